@@ -1,0 +1,38 @@
+# efs-fuse build and test entry points. `make test` is what CI runs (.ci/run).
+GO ?= go
+PKGS := ./...
+BIN := bin/efs-fuse
+
+.PHONY: build test test-short lint fuzz bench demo clean deps
+
+build:
+	$(GO) build -o $(BIN) ./cmd/efs-fuse
+
+# Installs the Debian packages the tests and the demo need (root, apt).
+deps:
+	bash .ci/install-deps
+
+# The whole suite with the race detector: unit tests, wire tests, and the
+# integration tests against the real local target (nfs-ganesha + TLS front end).
+test: build
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+lint:
+	@test -z "$$(gofmt -l .)" || (gofmt -l .; echo "gofmt: files above need formatting"; exit 1)
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+
+# Runs every fuzzer for FUZZTIME each (default 30s); corpora live in testdata/fuzz.
+FUZZTIME ?= 30s
+fuzz:
+	bash .ci/fuzz $(FUZZTIME)
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./nfsclient/...
+
+clean:
+	rm -rf bin
