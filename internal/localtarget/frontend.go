@@ -1,0 +1,229 @@
+package localtarget
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// direction of a relayed chunk.
+type direction int
+
+const (
+	toServer direction = iota // client -> ganesha
+	toClient                  // ganesha -> client
+)
+
+func (d direction) String() string {
+	if d == toServer {
+		return "to-server"
+	}
+	return "to-client"
+}
+
+// chunkFilter sees every chunk before it is forwarded. It may delay it
+// (sleeping until ctx ends), replace or drop it (return nil), or fail the
+// connection (return an error). This is the hook for fault injection
+// ("delay or black-hole traffic for N seconds"); nil forwards untouched.
+type chunkFilter func(ctx context.Context, connID uint64, dir direction, p []byte) ([]byte, error)
+
+const handshakeTimeout = 10 * time.Second
+
+// frontEnd is the TLS listener that stands in for the EFS mount target and
+// relays each connection to ganesha over plain loopback TCP.
+//
+// Lock rules: mu guards conns and closed; relay.close never takes mu, so
+// CutConnections may close relays while holding it.
+type frontEnd struct {
+	// Dependencies.
+	ln      net.Listener // raw TCP; the handshake runs per connection, off the accept loop
+	tlsConf *tls.Config
+	backend func(ctx context.Context) (net.Conn, error) // dials ganesha anew per connection, so a restarted ganesha is picked up
+	log     *zap.Logger
+	filter  atomic.Pointer[chunkFilter]
+
+	// Lifetime: ctx ends on close; wg counts the accept loop and every
+	// connection goroutine (each owns its two pumps).
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	nextID atomic.Uint64
+
+	mu     sync.Mutex
+	conns  map[uint64]*relay // GUARDED_BY(mu)
+	closed bool              // GUARDED_BY(mu)
+}
+
+func newFrontEnd(ln net.Listener, tlsConf *tls.Config, backend func(context.Context) (net.Conn, error), log *zap.Logger) *frontEnd {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &frontEnd{ln: ln, tlsConf: tlsConf, backend: backend, log: log, ctx: ctx, cancel: cancel, conns: map[uint64]*relay{}}
+	f.wg.Add(1)
+	go f.acceptLoop()
+	return f
+}
+
+func (f *frontEnd) acceptLoop() {
+	defer f.wg.Done()
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			if f.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				f.log.Error("front end accept failed; no longer accepting", zap.Error(err))
+			}
+			return
+		}
+		r := &relay{id: f.nextID.Add(1), client: c}
+		if !f.register(r) {
+			c.Close()
+			return
+		}
+		f.wg.Add(1)
+		go f.serve(r)
+	}
+}
+
+// register adds r unless the front end is closing (then the caller closes).
+func (f *frontEnd) register(r *relay) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.conns[r.id] = r
+	return true
+}
+
+func (f *frontEnd) unregister(r *relay) {
+	f.mu.Lock()
+	delete(f.conns, r.id)
+	f.mu.Unlock()
+}
+
+// serve owns one client connection: handshake, dial ganesha, pump both ways
+// until either side ends, then close both.
+func (f *frontEnd) serve(r *relay) {
+	defer f.wg.Done()
+	defer f.unregister(r)
+	defer r.close()
+	log := f.log.With(zap.Uint64("conn", r.id), zap.Stringer("client", r.client.RemoteAddr()))
+
+	tc := tls.Server(r.client, f.tlsConf)
+	hctx, cancel := context.WithTimeout(f.ctx, handshakeTimeout)
+	err := tc.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		log.Info("front end TLS handshake failed", zap.Error(err))
+		return
+	}
+	server, err := f.backend(f.ctx)
+	if err != nil {
+		log.Warn("front end cannot reach ganesha", zap.Error(err))
+		return
+	}
+	if !r.setServer(server) {
+		return // cut while dialling
+	}
+	log.Debug("relaying", zap.Uint16("tls_version", tc.ConnectionState().Version))
+	errc := make(chan error, 2)
+	go func() { errc <- f.pump(r, toServer, server, tc) }()
+	go func() { errc <- f.pump(r, toClient, tc, server) }()
+	// The first side to end closes both, which ends the other pump.
+	first := <-errc
+	r.close()
+	<-errc
+	log.Debug("relay ended", zap.NamedError("reason", first))
+}
+
+// pump copies src to dst chunk by chunk through the filter hook.
+func (f *frontEnd) pump(r *relay, dir direction, dst, src net.Conn) error {
+	buf := make([]byte, 64<<10)
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			p := buf[:n]
+			if fp := f.filter.Load(); fp != nil {
+				var err error
+				if p, err = (*fp)(f.ctx, r.id, dir, p); err != nil {
+					return fmt.Errorf("%v filter: %w", dir, err)
+				}
+			}
+			if len(p) > 0 {
+				if _, err := dst.Write(p); err != nil {
+					return fmt.Errorf("%v write: %w", dir, err)
+				}
+			}
+		}
+		if rerr != nil {
+			return fmt.Errorf("%v read: %w", dir, rerr)
+		}
+	}
+}
+
+// cutAll closes every client connection (and its ganesha side) at once.
+func (f *frontEnd) cutAll() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.conns {
+		r.close()
+	}
+	return len(f.conns)
+}
+
+// close stops accepting, cuts every connection and waits for all goroutines.
+func (f *frontEnd) close() error {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.cancel()
+	err := f.ln.Close()
+	f.cutAll()
+	f.wg.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// relay is one proxied connection. close may be called from any goroutine,
+// any number of times.
+type relay struct {
+	id     uint64
+	client net.Conn
+
+	mu     sync.Mutex
+	server net.Conn // GUARDED_BY(mu); nil until ganesha is dialled
+	closed bool     // GUARDED_BY(mu)
+}
+
+// setServer records the ganesha side; false (and the conn closed) if the
+// relay was cut meanwhile.
+func (r *relay) setServer(c net.Conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		c.Close()
+		return false
+	}
+	r.server = c
+	return true
+}
+
+func (r *relay) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.client.Close()
+	if r.server != nil {
+		r.server.Close()
+	}
+}

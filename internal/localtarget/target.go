@@ -1,0 +1,258 @@
+// Package localtarget runs an EFS-like mount target on this machine:
+// nfs-ganesha (NFSv4.1 only, FSAL VFS) on a private loopback port, behind a
+// TLS front end whose certificate carries the EFS name
+// (fs-12345678.efs.us-east-1.amazonaws.com) and is signed by a CA kept in the
+// state directory. efs-fuse mounts it through the same code path as real EFS,
+// with cafile= and mounttargetip=127.0.0.1.
+//
+// It only ever listens on loopback: the export is read-write, AUTH_SYS,
+// no_root_squash.
+package localtarget
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/efs-fuse/efs-fuse/internal/testca"
+)
+
+// Target is a running local mount target.
+type Target struct {
+	// Constant after Start.
+	opts       Options
+	serverName string
+	caFile     string
+	log        *zap.Logger
+	front      *frontEnd
+	ganesha    *ganesha
+
+	done      chan struct{}
+	doneOnce  sync.Once
+	closing   atomic.Bool
+	current   atomic.Pointer[ganesha] // the adopted (ready) ganesha; failed attempts never are
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start prepares the state directory (CA, server certificate, ganesha
+// config), starts ganesha and waits until it answers NFS, then opens the TLS
+// front end. ctx bounds startup only; the target runs until Close.
+func Start(ctx context.Context, o Options) (*Target, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkGaneshaInstalled(); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("local target needs root: FSAL VFS needs CAP_DAC_READ_SEARCH")
+	}
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{{o.StateDir, 0o700}, {o.ExportDir, 0o755}} {
+		if err := os.MkdirAll(d.path, d.mode); err != nil {
+			return nil, fmt.Errorf("local target: %w", err)
+		}
+	}
+	// ganesha's config wants absolute paths.
+	if o.StateDir, err = filepath.Abs(o.StateDir); err != nil {
+		return nil, fmt.Errorf("local target: %w", err)
+	}
+	if o.ExportDir, err = filepath.Abs(o.ExportDir); err != nil {
+		return nil, fmt.Errorf("local target: %w", err)
+	}
+	warnFilesystem(o.ExportDir, o.Logger)
+
+	t := &Target{opts: o, serverName: o.serverName(), log: o.Logger, done: make(chan struct{})}
+	tlsConf, err := t.prepareTLS()
+	if err != nil {
+		return nil, err
+	}
+	// Listen before starting ganesha so a busy --listen port fails fast.
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("local target: listen on %s: %w", o.Listen, err)
+	}
+	start := time.Now()
+	if t.ganesha, err = t.startGanesha(ctx); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	t.log.Info("ganesha ready", zap.Duration("startup", time.Since(start)), zap.String("nfs_addr", t.ganesha.addr()))
+	t.front = newFrontEnd(ln, tlsConf, t.dialGanesha, t.log)
+	t.log.Info("local mount target ready", zap.String("addr", t.Addr()), zap.String("server_name", t.serverName),
+		zap.String("cafile", t.caFile), zap.String("export", o.ExportDir))
+	return t, nil
+}
+
+// prepareTLS loads (or creates once) the CA in StateDir/ca and issues a fresh
+// server certificate for the EFS name and loopback IPs.
+func (t *Target) prepareTLS() (*tls.Config, error) {
+	ca, err := testca.LoadOrCreate(filepath.Join(t.opts.StateDir, "ca"), "efs-fuse local target CA")
+	if err != nil {
+		return nil, fmt.Errorf("local target: %w", err)
+	}
+	t.caFile = ca.CertFile()
+	leaf := testca.Leaf{DNSNames: []string{t.serverName}, IPs: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}}
+	if _, _, err := ca.IssueFiles(t.opts.StateDir, "server", leaf); err != nil {
+		return nil, fmt.Errorf("local target: write server certificate: %w", err)
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(t.opts.StateDir, "server.pem"), filepath.Join(t.opts.StateDir, "server-key.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("local target: load server certificate: %w", err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
+}
+
+// startGanesha starts ganesha and waits for it. With an automatic port it
+// retries on a new port, since the port probed free may be taken meanwhile.
+func (t *Target) startGanesha(ctx context.Context) (*ganesha, error) {
+	attempts := 1
+	if t.opts.GaneshaPort == 0 {
+		attempts = 3
+	}
+	var lastErr error
+	for i := 0; i < attempts; i++ {
+		port := t.opts.GaneshaPort
+		if port == 0 {
+			p, err := freeLoopbackPort()
+			if err != nil {
+				return nil, err
+			}
+			port = p
+		}
+		g, err := startGanesha(t.opts.StateDir, ganeshaParams{
+			Port:         port,
+			ExportDir:    t.opts.ExportDir,
+			RecoveryRoot: filepath.Join(t.opts.StateDir, "recovery"),
+			LeaseSeconds: t.opts.LeaseSeconds,
+		}, t.log, t.ganeshaExited)
+		if err != nil {
+			return nil, fmt.Errorf("local target: %w", err)
+		}
+		if lastErr = g.waitReady(ctx); lastErr == nil {
+			t.current.Store(g)
+			select {
+			case <-g.exited: // died between the probe and adoption
+				t.ganeshaExited(g)
+			default:
+			}
+			return g, nil
+		}
+		_ = g.stop()
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("local target: %w", lastErr)
+}
+
+// ganeshaExited runs on each ganesha's waiter goroutine. Only the adopted
+// process ends the target; a failed startup attempt does not.
+func (t *Target) ganeshaExited(g *ganesha) {
+	if t.current.Load() != g {
+		return
+	}
+	if !t.closing.Load() {
+		t.log.Error("ganesha exited unexpectedly", zap.Error(g.waitErr), zap.String("log_tail", g.tail()))
+	}
+	t.markDone()
+}
+
+func (t *Target) markDone() { t.doneOnce.Do(func() { close(t.done) }) }
+
+func (t *Target) dialGanesha(ctx context.Context) (net.Conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	return d.DialContext(ctx, "tcp", t.ganesha.addr())
+}
+
+// Addr is the TLS front end's host:port.
+func (t *Target) Addr() string { return t.front.ln.Addr().String() }
+
+// NFSAddr is ganesha's plain-TCP loopback address (for TLS vs plain benchmarks).
+func (t *Target) NFSAddr() string { return t.ganesha.addr() }
+
+// CAFile is the PEM file of the CA that signed the front end's certificate.
+func (t *Target) CAFile() string { return t.caFile }
+
+// ServerName is the EFS name in the front end's certificate.
+func (t *Target) ServerName() string { return t.serverName }
+
+// MountCommand is the efs-fuse command line mounting this target at mountpoint.
+func (t *Target) MountCommand(mountpoint string) string {
+	host, port, _ := net.SplitHostPort(t.Addr())
+	opts := fmt.Sprintf("tls,cafile=%s,mounttargetip=%s,mounttargetport=%s,region=%s", t.caFile, host, port, t.opts.Region)
+	return fmt.Sprintf("efs-fuse -o %s %s:/ %s", shellQuote(opts), t.opts.FSID, shellQuote(mountpoint))
+}
+
+// CutConnections closes every proxied client connection at once (fault
+// injection) and returns how many there were. ganesha keeps running; new
+// connections are accepted as before.
+func (t *Target) CutConnections() int {
+	n := t.front.cutAll()
+	t.log.Info("cut all client connections", zap.Int("count", n))
+	return n
+}
+
+// Done is closed when ganesha exits (for any reason) or the target is closed.
+func (t *Target) Done() <-chan struct{} { return t.done }
+
+// Close stops the front end (cutting all connections), then ganesha
+// (SIGTERM, SIGKILL after a bound), and waits for both. Idempotent.
+func (t *Target) Close() error {
+	t.closeOnce.Do(func() {
+		t.closing.Store(true)
+		ferr := t.front.close()
+		gerr := t.ganesha.stop()
+		t.markDone()
+		t.closeErr = errors.Join(ferr, gerr)
+		t.log.Info("local mount target stopped")
+	})
+	return t.closeErr
+}
+
+func freeLoopbackPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("local target: find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// warnFilesystem warns when the export is not on a file system FSAL VFS is
+// known to handle (it needs name_to_handle_at with stable handles).
+func warnFilesystem(dir string, log *zap.Logger) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return
+	}
+	switch st.Type {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC:
+	default:
+		log.Warn("export directory is not on ext4/xfs/btrfs; FSAL VFS may refuse it", zap.String("dir", dir),
+			zap.String("fs_magic", "0x"+strconv.FormatInt(int64(st.Type), 16)))
+	}
+}
+
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
