@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/efs-fuse/efs-fuse/internal/daemon"
+	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
+	"github.com/efs-fuse/efs-fuse/internal/logging"
+	"github.com/efs-fuse/efs-fuse/internal/mountopts"
+)
+
+// mountOptions is the parsed command line of a mount.
+type mountOptions struct {
+	InvokedAs          string
+	Device, MountPoint string
+	Options            []string // each -o argument, joined with commas later
+	Fake               bool     // validate and print only
+	Foreground         bool
+	NoMtab, Sloppy     bool // mount(8)'s -n and -s: accepted, nothing to do
+	Verbose            bool // DEBUG logging
+	ConfigPath         string
+}
+
+// mountDeps is everything runMount reaches outside the process for, so
+// tests can run the whole command without mounting or touching the host.
+type mountDeps struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	Euid           int
+	ReadMountInfo  func() (string, error)
+	// LookupCNAME returns the names a host resolves to, for devices given
+	// as a CNAME of a mount target.
+	LookupCNAME    func(host string) ([]string, error)
+	InstanceRegion func(ctx context.Context) (string, error)
+	Daemonize      func(foreground bool, work func(ready func()) error) error
+	NewLogger      func(logging.LogConfig) (*zap.Logger, func(), error)
+	Mounter        mountopts.Mounter
+}
+
+// systemDeps wires the real host.
+func systemDeps() *mountDeps {
+	return &mountDeps{
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+		Getenv: os.Getenv,
+		Euid:   os.Geteuid(),
+		ReadMountInfo: func() (string, error) {
+			b, err := os.ReadFile("/proc/self/mountinfo")
+			return string(b), err
+		},
+		LookupCNAME: func(host string) ([]string, error) {
+			name, err := net.LookupCNAME(host)
+			if err != nil {
+				return nil, err
+			}
+			return []string{name}, nil
+		},
+		InstanceRegion: func(ctx context.Context) (string, error) {
+			return mountopts.InstanceRegion(ctx, &http.Client{}, mountopts.IMDSEndpoint)
+		},
+		Daemonize: daemon.Run,
+		NewLogger: logging.New,
+		Mounter:   notWiredMounter{},
+	}
+}
+
+// notWiredMounter stands in until the FUSE mounter is plugged into systemDeps.
+type notWiredMounter struct{}
+
+func (notWiredMounter) Mount(context.Context, *mountopts.MountRequest, func()) error {
+	return errors.New("FUSE mode is not wired yet")
+}
+
+// runMount validates everything, then mounts (in the background unless
+// asked otherwise). Every failure is logged here and returned for Main to
+// print and map to an exit code.
+func runMount(ctx context.Context, o *mountOptions, d *mountDeps) error {
+	cfg, err := efsconfig.Load(o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	logger, closeLog := openLog(cfg, o.Verbose, d)
+	defer closeLog()
+	for _, w := range cfg.Warnings {
+		logger.Warn(w)
+	}
+	logger.Debug("mount requested", zap.String("device", o.Device), zap.String("mount_point", o.MountPoint),
+		zap.Strings("options", o.Options), zap.String("invoked_as", o.InvokedAs))
+	fail := func(err error) error {
+		logger.Error(err.Error())
+		return err
+	}
+
+	req, err := resolveMount(ctx, o, cfg, d)
+	if err != nil {
+		return fail(err)
+	}
+	entries, err := d.ReadMountInfo()
+	if err != nil {
+		return fail(fmt.Errorf("read mount table: %w", err))
+	}
+	if isEFSMount(parseMountInfo(entries), req.MountPoint) {
+		msg := fmt.Sprintf("%s is already mounted, please run 'mount' command to verify", req.MountPoint)
+		fmt.Fprintln(d.Stdout, msg)
+		logger.Warn(msg)
+		return nil
+	}
+	if o.Fake {
+		printPlan(d.Stdout, o, req)
+		return nil
+	}
+
+	req.StateDir = logging.StateDir(d.Euid, d.Getenv)
+	if err := logging.EnsureDir(req.StateDir, cfg.Default.StateFileDirMode); err != nil {
+		return fail(err)
+	}
+	req.Config, req.Foreground = cfg, o.Foreground
+	req.Logger = logger.With(zap.String("fs_id", req.FSID), zap.String("mount_point", req.MountPoint))
+	if u := req.Options.Unrecognized(); len(u) > 0 {
+		req.Logger.Warn("NFS options not used in FUSE mode", zap.Strings("options", u))
+	}
+
+	workLogged := false // the work logs its own failure; the parent must not repeat it
+	err = d.Daemonize(o.Foreground, func(ready func()) error {
+		var once sync.Once
+		err := d.Mounter.Mount(ctx, req, func() {
+			once.Do(func() {
+				// No fields on this line: users grep for it exactly.
+				logger.Info(fmt.Sprintf("Successfully mounted %s at %s", req.Target.DNSName, req.MountPoint))
+				ready()
+			})
+		})
+		if err != nil {
+			workLogged = true
+			req.Logger.Error(err.Error())
+		}
+		return err
+	})
+	var child *daemon.ChildError
+	if err != nil && !workLogged && !errors.As(err, &child) {
+		logger.Error(err.Error())
+	}
+	return err
+}
+
+// resolveMount turns the command line into a MountRequest: device,
+// options, mount point and server. Errors are *mountopts.UsageError.
+func resolveMount(ctx context.Context, o *mountOptions, cfg *efsconfig.Config, d *mountDeps) (*mountopts.MountRequest, error) {
+	dev, err := mountopts.ParseDevice(o.Device)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := mountopts.Parse(strings.Join(o.Options, ","))
+	if err != nil {
+		return nil, err
+	}
+	if dev, err = mountopts.ResolveCNAME(dev, d.LookupCNAME); err != nil {
+		return nil, err
+	}
+	if err := opts.ApplyDevice(dev); err != nil {
+		return nil, err
+	}
+	mp, err := checkMountPoint(o.MountPoint)
+	if err != nil {
+		return nil, err
+	}
+	target, err := mountopts.DNSName(ctx, dev.FSID, opts, cfg,
+		mountopts.RegionSources{Getenv: d.Getenv, InstanceRegion: d.InstanceRegion})
+	if err != nil {
+		return nil, err
+	}
+	return &mountopts.MountRequest{FSID: dev.FSID, Path: dev.Path, MountPoint: mp, Options: opts, Target: target}, nil
+}
+
+// checkMountPoint makes the mount point absolute (the background process
+// leaves the working directory) and checks it is a directory.
+func checkMountPoint(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("mount point %s: %w", p, err)
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", &mountopts.UsageError{Msg: fmt.Sprintf("Mount point %s does not exist", abs)}
+	case err != nil:
+		return "", &mountopts.UsageError{Msg: fmt.Sprintf("Mount point %s cannot be used: %v", abs, err)}
+	case !fi.IsDir():
+		return "", &mountopts.UsageError{Msg: fmt.Sprintf("Mount point %s is not a directory", abs)}
+	}
+	return abs, nil
+}
+
+// openLog opens mount.log; a log that cannot be opened must not stop the
+// mount, so it degrades to no logging with a warning.
+func openLog(cfg *efsconfig.Config, verbose bool, d *mountDeps) (*zap.Logger, func()) {
+	logger, closeFn, err := d.NewLogger(logging.LogConfig{
+		Dir:       logging.LogDir(d.Euid, d.Getenv),
+		FileName:  logging.MountLogName,
+		Level:     cfg.Default.LoggingLevel,
+		MaxBytes:  cfg.Default.LoggingMaxBytes,
+		FileCount: cfg.Default.LoggingFileCount,
+		Debug:     verbose,
+	})
+	if err != nil {
+		fmt.Fprintf(d.Stderr, "warning: not logging to a file: %v\n", err)
+		return zap.NewNop(), func() {}
+	}
+	return logger, closeFn
+}
+
+// printPlan is the fake mount's output: what a real mount would do.
+func printPlan(w io.Writer, o *mountOptions, r *mountopts.MountRequest) {
+	mode := "FUSE, NFSv4.1 over TLS"
+	switch {
+	case r.Options.Fallback:
+		mode = "port-based: TLS tunnel and kernel NFS client"
+	case !r.Options.TLS:
+		mode = "FUSE, NFSv4.1 over TCP without TLS"
+	}
+	fmt.Fprintf(w, "fake mount: nothing mounted (%s -f)\n", o.InvokedAs)
+	fmt.Fprintf(w, "  file system: %s:%s\n", r.FSID, r.Path)
+	fmt.Fprintf(w, "  mount point: %s\n", r.MountPoint)
+	fmt.Fprintf(w, "  server:      %s\n", r.Target.DNSName)
+	fmt.Fprintf(w, "  dial:        %s\n", r.Target.DialAddr)
+	if r.Options.TLS {
+		fmt.Fprintf(w, "  tls name:    %s\n", r.Target.ServerName)
+	}
+	fmt.Fprintf(w, "  mode:        %s\n", mode)
+	fmt.Fprintf(w, "  nfs options: %s\n", strings.Join(mountopts.NFSOptions(r.Options), ","))
+}

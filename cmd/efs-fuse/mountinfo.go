@@ -1,0 +1,65 @@
+package main
+
+import (
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// mountEntry is one line of /proc/self/mountinfo, the fields we use.
+type mountEntry struct {
+	MountPoint, FSType, Source string
+}
+
+// parseMountInfo reads /proc/self/mountinfo content (proc(5)); lines it
+// cannot read are skipped rather than failing the mount.
+func parseMountInfo(data string) []mountEntry {
+	var out []mountEntry
+	for _, line := range strings.Split(data, "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if len(f) < 5 || len(g) < 2 {
+			continue
+		}
+		out = append(out, mountEntry{MountPoint: unescapeMountInfo(f[4]), FSType: g[0], Source: unescapeMountInfo(g[1])})
+	}
+	return out
+}
+
+// unescapeMountInfo undoes the kernel's octal escapes (\040 for a space).
+func unescapeMountInfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// isEFSMount reports whether mountPoint already carries an NFS or efs-fuse
+// mount: the helper only refuses to stack on an NFS mount, so mounting over
+// another kind of file system stays possible.
+func isEFSMount(entries []mountEntry, mountPoint string) bool {
+	mountPoint = filepath.Clean(mountPoint)
+	for _, e := range entries {
+		if filepath.Clean(e.MountPoint) != mountPoint {
+			continue
+		}
+		if strings.HasPrefix(e.FSType, "nfs") || (strings.HasPrefix(e.FSType, "fuse") && strings.Contains(e.FSType, "efs")) {
+			return true
+		}
+	}
+	return false
+}
