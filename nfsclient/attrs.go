@@ -143,8 +143,10 @@ const modeMask = 0o7777
 // maxFHSize is NFS4_FHSIZE (RFC 8881 section 4.2.1).
 const maxFHSize = 128
 
-// DecodeAttr decodes the file attributes in f. It fails on an attribute it
-// does not know, on short data and on trailing bytes.
+// DecodeAttr decodes the file attributes in f; FSAttr's attributes are
+// accepted and skipped. It fails, wrapping ErrBadAttrs, on an attribute
+// whose shape it does not know (naming its number), on short data, on
+// trailing bytes and on an nfstime4 with nseconds >= 1e9. It never panics.
 func DecodeAttr(f *nfsv4.Fattr4) (Attr, error) {
 	var a Attr
 	var fs FSAttr

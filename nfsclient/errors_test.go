@@ -87,19 +87,24 @@ func TestErrno(t *testing.T) {
 	}
 }
 
-// TestErrnoAllStatuses checks every status in nfsv4.x has a name and a
-// non-zero errno.
+// TestErrnoAllStatuses checks that every status in nfsv4.x has its name and
+// a deliberate errno: never 0, and EREMOTEIO only where the kernel says so
+// (EREMOTEIO is otherwise reserved for statuses nfsv4.x does not define).
 func TestErrnoAllStatuses(t *testing.T) {
 	if n := len(nfsv4.Nfsstat4_name); n != 111 {
 		t.Errorf("nfsv4.x defines 111 statuses, name table has %d", n)
+	}
+	remoteIO := map[nfsv4.Nfsstat4]bool{
+		nfsv4.NFS4ERR_SERVERFAULT: true, nfsv4.NFS4ERR_RESOURCE: true,
+		nfsv4.NFS4ERR_LAYOUTTRYLATER: true, nfsv4.NFS4ERR_RECALLCONFLICT: true,
+		nfsv4.NFS4ERR_RETURNCONFLICT: true,
 	}
 	for s, name := range nfsv4.Nfsstat4_name {
 		if got := StatusName(s); got != name {
 			t.Errorf("StatusName(%d) = %q, want %q", s, got, name)
 		}
-		if errno := (&Error{Status: s}).Errno(); errno == 0 || errno == syscall.EREMOTEIO && s != nfsv4.NFS4ERR_SERVERFAULT &&
-			s != nfsv4.NFS4ERR_RESOURCE && s != nfsv4.NFS4ERR_LAYOUTTRYLATER &&
-			s != nfsv4.NFS4ERR_RECALLCONFLICT && s != nfsv4.NFS4ERR_RETURNCONFLICT {
+		errno := (&Error{Status: s}).Errno()
+		if errno == 0 || (errno == syscall.EREMOTEIO) != remoteIO[s] {
 			t.Errorf("%s: Errno = %v", name, errno)
 		}
 	}
