@@ -132,16 +132,3 @@ func (t *slotTable) wakeAll() {
 		close(ch)
 	}
 }
-
-// inUse reports how many slots are reserved (for tests and status).
-func (t *slotTable) inUse() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := 0
-	for _, b := range t.busy {
-		if b {
-			n++
-		}
-	}
-	return n
-}
