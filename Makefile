@@ -3,7 +3,7 @@ GO ?= go
 PKGS := ./...
 BIN := bin/efs-fuse
 
-.PHONY: build test test-short lint fuzz bench demo clean deps
+.PHONY: build test test-short lint fuzz bench demo demo-stop clean deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/efs-fuse
@@ -33,6 +33,13 @@ fuzz:
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./nfsclient/...
+
+# Starts the local EFS-like target and mounts it at ./mnt (root; see README).
+demo:
+	bash scripts/demo.sh
+
+demo-stop:
+	bash scripts/demo-stop.sh
 
 clean:
 	rm -rf bin

@@ -16,6 +16,7 @@ import (
 
 	"github.com/efs-fuse/efs-fuse/internal/daemon"
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
+	"github.com/efs-fuse/efs-fuse/internal/fusemount"
 	"github.com/efs-fuse/efs-fuse/internal/logging"
 	"github.com/efs-fuse/efs-fuse/internal/mountopts"
 )
@@ -71,15 +72,8 @@ func systemDeps() *mountDeps {
 		},
 		Daemonize: daemon.Run,
 		NewLogger: logging.New,
-		Mounter:   notWiredMounter{},
+		Mounter:   fusemount.Mounter{},
 	}
-}
-
-// notWiredMounter stands in until the FUSE mounter is plugged into systemDeps.
-type notWiredMounter struct{}
-
-func (notWiredMounter) Mount(context.Context, *mountopts.MountRequest, func()) error {
-	return errors.New("FUSE mode is not wired yet")
 }
 
 // runMount validates everything, then mounts (in the background unless

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// unmountOptions is the parsed command line of `efs-fuse unmount`.
+type unmountOptions struct {
+	MountPoint string
+	Force      bool // lazy unmount: never hangs on a dead server
+}
+
+func newUnmountCmd() *cobra.Command {
+	o := &unmountOptions{}
+	cmd := &cobra.Command{
+		Use:   "unmount [--force] MOUNTPOINT",
+		Short: "Unmount an efs-fuse mount (dirty data is written, the NFS session closed)",
+		Long: `Unmounts MOUNTPOINT. The background process serving the mount then writes and
+commits dirty data, closes open files and destroys the NFS session before it
+exits. umount(8) and fusermount3 -u have the same effect.
+
+--force detaches the mount at once (umount -l) even when the server is not
+answering or files are still open; the background process finishes when the
+last user of the mount lets go.`,
+		Args:          cobra.ExactArgs(1),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.MountPoint = args[0]
+			return runUnmount(o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.Force, "force", false, "lazy unmount (umount -l): do not wait for a dead server or busy files")
+	return cmd
+}
+
+func runUnmount(o *unmountOptions) error {
+	mp, err := filepath.Abs(o.MountPoint)
+	if err != nil {
+		return err
+	}
+	if os.Geteuid() == 0 {
+		flags := 0
+		if o.Force {
+			flags = syscall.MNT_DETACH
+		}
+		if err := syscall.Unmount(mp, flags); err != nil {
+			return fmt.Errorf("unmount %s: %w", mp, unmountHint(err))
+		}
+		return nil
+	}
+	// Unprivileged: only fusermount3 (setuid) may unmount a user's FUSE mount.
+	args := []string{"-u", mp}
+	if o.Force {
+		args = []string{"-u", "-z", mp}
+	}
+	out, err := exec.Command("fusermount3", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("fusermount3 %v: %s: %w", args, out, err)
+	}
+	return nil
+}
+
+func unmountHint(err error) error {
+	switch {
+	case errors.Is(err, syscall.EBUSY):
+		return fmt.Errorf("%w (files are still open; close them or use --force)", err)
+	case errors.Is(err, syscall.EINVAL):
+		return fmt.Errorf("%w (not a mount point)", err)
+	}
+	return err
+}

@@ -1,0 +1,88 @@
+// Package fusefs serves an EFS file system (NFSv4.1, spoken by nfsclient)
+// to the kernel through FUSE, on go-fuse v2's fs API.
+//
+// # Model
+//
+// Every node is one NFS object, known by its file handle; its inode number
+// is the NFS fileid, so hard links share one node. Operations map one to
+// one onto Session methods (the part of *nfsclient.Client used here,
+// declared by this package so tests and decorators can stand in), and
+// every request runs as the credentials of the process that made it:
+// uid, gid and up to 16 supplementary groups read from
+// /proc/<pid>/status (cached per pid for two seconds), sent as AUTH_SYS.
+// The server decides every permission, as it does for the kernel NFS
+// client: the mount has no default_permissions and access(2) is NFS
+// ACCESS. An unprivileged (non-root) mount sends everything as the
+// mounting user instead.
+//
+// Errors: every operation returns a syscall.Errno made by one function,
+// toErrno (errno.go), from nfsclient.ErrnoOf. Requests are not abandoned
+// when the caller is interrupted (see uninterruptible): an abandoned
+// CREATE or WRITE may still have run on the server. Only a blocking lock
+// wait is interruptible.
+//
+// # Opens and writes
+//
+// Each local uid is one NFS open-owner; all FUSE handles of one user on
+// one file share one refcounted NFS OPEN (openstate.go), upgraded with a
+// new OPEN when a writer joins readers, CLOSEd when the last handle is
+// released. I/O uses the open's stateid with seqid 0 ("current"), so it
+// never races with upgrades.
+//
+// Writes are UNSTABLE; the data of each is kept with the write verifier
+// until a COMMIT returns the same verifier, otherwise it is resent with
+// FILE_SYNC (writeback.go). close(2) (FLUSH), fsync(2) and release
+// COMMIT; a file with more than 64 MiB uncommitted commits early. fsync
+// succeeds only when everything written is on stable storage.
+//
+// # Kernel caching
+//
+// Attributes and names are cached for AttrTimeout and EntryTimeout
+// (default 1s), missing names for NegativeTimeout (default 0):
+// short, because other clients change the same files. Close-to-open
+// consistency: each open compares the file's change attribute with the
+// one seen at the previous open and lets the kernel keep its cached pages
+// (FOPEN_KEEP_CACHE) only when it is unchanged. Our own writes change it
+// too, so the first open after writing drops the cache once. O_DIRECT
+// opens bypass the page cache. Read-ahead is the kernel's (1 MiB
+// requests, 128 background requests); a user-space prefetcher would plug
+// into fileHandle.Read.
+//
+// # Semantics that differ from a local filesystem
+//
+//   - Extended attributes: ENOTSUP (NFSv4.2 only).
+//   - fallocate, O_TMPFILE: not supported (EOPNOTSUPP).
+//   - Block and character devices: mknod gives EPERM (EFS has none).
+//   - rename: RENAME_EXCHANGE and RENAME_WHITEOUT give EINVAL;
+//     RENAME_NOREPLACE is a LOOKUP then RENAME, not atomic against other
+//     clients.
+//   - Locks: fcntl and flock locks are NFS byte-range locks; a blocking
+//     lock polls the server (EFS has no callbacks) with backoff from 10ms
+//     to 1s. F_GETLK reports pid 0 for the holder.
+//   - An open file whose handle the server drops after it was removed
+//     keeps answering fstat with its last attributes and no links; an
+//     open(2) or readlink(2) that races with a removal gets ENOENT.
+//
+// # Lock ordering
+//
+// node.mu before openState.mu before lockState.mu; writeback.commitMu
+// before writeback.mu. node.mu, filesystem.mu and writeback.mu are never
+// held across an RPC; openState.mu, lockState.mu and writeback.commitMu
+// are, because they order the state transitions they guard (OPEN/CLOSE,
+// LOCK/LOCKU, COMMIT and resend). No kernel notification is sent while
+// any of them is held (none is sent at all today).
+//
+// # Known deadlocks
+//
+// go-fuse's list applies (see the fs package doc). In tests, which
+// access the mount from the serving process: never start a subprocess
+// with its working directory in the mount (its chdir is served by us),
+// and never pass it descriptors of files in the mount.
+//
+// # Goroutines
+//
+// The package starts none of its own; go-fuse owns the serving
+// goroutines and Server.Unmount waits for them. Unmount order: COMMIT
+// every open file, unmount the kernel mount, then CLOSE the NFS opens
+// left. The caller closes the Session afterwards.
+package fusefs

@@ -1,0 +1,118 @@
+package fusefs
+
+import (
+	"context"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"go.uber.org/zap"
+
+	"github.com/efs-fuse/efs-fuse/nfsclient"
+	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
+)
+
+// fileHandle is one FUSE open of a regular file: a reference on the
+// owner's shared NFS OPEN. Its I/O goes as the credentials of the process
+// that opened it, as with the kernel client: writeback and release come
+// from the kernel with no useful caller.
+type fileHandle struct {
+	n       *node
+	st      *openState
+	cred    rpc.Cred
+	stateid nfsclient.Stateid // I/O stateid (seqid 0) of st
+
+	mu          sync.Mutex      // guards flockOwners
+	flockOwners map[uint64]bool // see noteFlock
+}
+
+func newFileHandle(n *node, st *openState, cred rpc.Cred) *fileHandle {
+	return &fileHandle{n: n, st: st, cred: cred, stateid: st.ioStateid()}
+}
+
+// releaseTimeout bounds the COMMIT and CLOSE of a release: the kernel does
+// not wait for the reply, and its request may already be cancelled.
+const releaseTimeout = time.Minute
+
+var _ = (fs.FileReader)((*fileHandle)(nil))
+
+// Read fills dest from off with as many READs as it takes (a server may
+// return short reads before EOF). Read-ahead is the kernel's (MaxReadAhead,
+// MaxBackground); a user-space prefetcher would go here.
+func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	ctx = uninterruptible(ctx)
+	fsys := h.n.fsys
+	fh := h.n.getFH()
+	total := 0
+	for total < len(dest) {
+		end := min(len(dest), total+fsys.maxIO)
+		n, eof, err := fsys.sess.Read(ctx, h.cred, fh, h.stateid, uint64(off)+uint64(total), dest[total:end])
+		if err != nil {
+			return nil, h.n.errno(ctx, "READ", "", err)
+		}
+		total += n
+		if eof || n == 0 {
+			break
+		}
+	}
+	return fuse.ReadResultData(dest[:total]), 0
+}
+
+var _ = (fs.FileWriter)((*fileHandle)(nil))
+
+func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	ctx = uninterruptible(ctx)
+	n, err := h.n.wb.write(ctx, h.cred, h.n, h.stateid, data, uint64(off))
+	if err != nil && n == 0 {
+		return 0, h.n.errno(ctx, "WRITE", "", err)
+	}
+	return uint32(n), 0
+}
+
+var _ = (fs.FileFlusher)((*fileHandle)(nil))
+
+// Flush runs at every close(2): COMMIT, so that close reports a lost
+// write, as close-to-open consistency and NFS practice expect.
+func (h *fileHandle) Flush(ctx context.Context) syscall.Errno {
+	ctx = uninterruptible(ctx)
+	if err := h.n.wb.commit(ctx, h.cred, h.n); err != nil {
+		return h.n.errno(ctx, "COMMIT", "", err)
+	}
+	return 0
+}
+
+var _ = (fs.FileFsyncer)((*fileHandle)(nil))
+
+// Fsync succeeds only once COMMIT returned the verifier of every kept
+// write, or the writes it lost were sent again with FILE_SYNC.
+func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	ctx = uninterruptible(ctx)
+	return h.Flush(ctx)
+}
+
+var _ = (fs.FileReleaser)((*fileHandle)(nil))
+
+// Release drops the handle's reference on the NFS OPEN, after a last
+// COMMIT; the OPEN is CLOSEd when no handle is left. Its own context,
+// since the kernel neither waits nor keeps the request alive.
+func (h *fileHandle) Release(_ context.Context) syscall.Errno {
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
+	h.unlockFlocks(ctx)
+	if err := h.n.wb.commit(ctx, h.cred, h.n); err != nil {
+		h.n.fsys.log.Warn("commit at release failed; data may be lost", zap.Error(err))
+	}
+	if err := h.n.releaseOpen(ctx, h.st); err != nil {
+		h.n.fsys.log.Debug("close failed", zap.Error(err))
+	}
+	return 0
+}
+
+var _ = (fs.FileGetattrer)((*fileHandle)(nil))
+
+func (h *fileHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	ctx = uninterruptible(ctx)
+	return h.n.Getattr(ctx, h, out)
+}

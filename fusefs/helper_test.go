@@ -1,0 +1,106 @@
+package fusefs_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/efs-fuse/efs-fuse/fusefs"
+	"github.com/efs-fuse/efs-fuse/internal/localtarget"
+	"github.com/efs-fuse/efs-fuse/internal/testtarget"
+	"github.com/efs-fuse/efs-fuse/nfsclient"
+	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
+	"github.com/efs-fuse/efs-fuse/tunnel"
+)
+
+// testFSName is what /proc/mounts must show as the source.
+const testFSName = "fs-12345678:/"
+
+// env is a local target, a session to it over TLS, and the export mounted
+// through fusefs.
+type env struct {
+	export string // the export directory on disk (the server's view)
+	mnt    string // the FUSE mount point
+	srv    *fusefs.Server
+}
+
+// mount starts a target, dials it and mounts it; everything is undone in
+// t.Cleanup, the mount first.
+func mount(t *testing.T, adjust ...func(*fusefs.Options)) *env {
+	t.Helper()
+	export := t.TempDir()
+	if err := os.Chmod(export, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
+	d, err := tunnel.NewDialer(tunnel.Config{Addr: tgt.Addr(), ServerName: tgt.ServerName(), CAFile: tgt.CAFile(), Verify: 2, CheckHostname: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := nfsclient.Dial(ctx, nfsclient.Config{
+		Dial:    d.DialContext,
+		OwnerID: fmt.Sprintf("efs-fuse-fusefs-test/%s/%d", t.Name(), time.Now().UnixNano()),
+		Logger:  zaptest.NewLogger(t),
+	})
+	if err != nil {
+		t.Fatalf("session bring-up: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("close session: %v", err)
+		}
+	})
+	rootFH, rootAttr, err := c.LookupPath(ctx, rpc.Root, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A mount point other users can reach (t.TempDir is 0700), for the
+	// tests that run commands as uid 1000.
+	mnt, err := os.MkdirTemp("", "efs-fuse-mnt-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o := fusefs.Options{
+		Session: c, RootFH: rootFH, RootAttr: rootAttr, FSName: testFSName,
+		Logger: zaptest.NewLogger(t), Debug: testing.Verbose() && os.Getenv("FUSE_DEBUG") != "",
+	}
+	for _, f := range adjust {
+		f(&o)
+	}
+	srv, err := fusefs.Mount(mnt, o)
+	if err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+			_ = exec.Command("fusermount3", "-u", "-z", mnt).Run()
+		}
+		_ = os.Remove(mnt)
+	})
+	return &env{export: export, mnt: mnt, srv: srv}
+}
+
+// run runs a command (never with its working directory in the mount: the
+// child's chdir would be served by this very process, go-fuse deadlock 1a)
+// and fails the test with its output if it fails.
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}

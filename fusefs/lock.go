@@ -1,0 +1,228 @@
+package fusefs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"go.uber.org/zap"
+
+	"github.com/efs-fuse/efs-fuse/nfsclient"
+)
+
+// Byte-range locks (fcntl F_SETLK/F_SETLKW/F_GETLK, and flock, which the
+// kernel sends as a whole-file lock with its own owner) map to NFS LOCK,
+// LOCKU and LOCKT. The FUSE lock owner (a process's files table for POSIX
+// locks, the open file for flock and OFD locks) becomes the NFS
+// lock-owner, under the open-owner of the handle (RFC 8881 section 9.4).
+
+// lockState is one lock-owner's locks on one NFS OPEN. Lock order:
+// openState.mu before lockState.mu.
+type lockState struct {
+	owner []byte
+
+	// mu serializes this owner's LOCK/LOCKU (they advance its seqid)
+	// and guards stateid; held across those RPCs.
+	mu      sync.Mutex
+	stateid *nfsclient.Stateid // nil until the first granted LOCK
+}
+
+// lockFor returns the lock state of FUSE lock owner on st.
+func (st *openState) lockFor(owner uint64) *lockState {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.locks == nil {
+		st.locks = map[uint64]*lockState{}
+	}
+	ls := st.locks[owner]
+	if ls == nil {
+		ls = &lockState{owner: fmt.Appendf(nil, "lock-%d-%x", st.cred.UID, owner)}
+		st.locks[owner] = ls
+	}
+	return ls
+}
+
+// lockRange converts a kernel lock range (inclusive end, OFFSET_MAX for
+// "to EOF") to an NFS offset and length.
+func lockRange(lk *fuse.FileLock) (off, length uint64) {
+	if lk.End >= math.MaxInt64 || lk.End == math.MaxUint64 {
+		return lk.Start, nfsclient.ToEOF
+	}
+	return lk.Start, lk.End - lk.Start + 1
+}
+
+func lockType(typ uint32, block bool) nfsclient.LockType {
+	switch {
+	case typ == syscall.F_RDLCK && block:
+		return nfsclient.ReadLockW
+	case typ == syscall.F_RDLCK:
+		return nfsclient.ReadLock
+	case block:
+		return nfsclient.WriteLockW
+	default:
+		return nfsclient.WriteLock
+	}
+}
+
+// setlk takes or releases one lock. block asks for the blocking lock
+// types, which tell the server we are polling (for fairness); the wait
+// itself is Setlkw's.
+func (h *fileHandle) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock, block bool) error {
+	sess := h.n.fsys.sess
+	fh := h.n.getFH()
+	off, length := lockRange(lk)
+	ls := h.st.lockFor(owner)
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if lk.Typ == syscall.F_UNLCK {
+		if ls.stateid == nil {
+			return nil // this owner never locked anything here
+		}
+		sid, err := sess.Unlock(ctx, h.cred, fh, *ls.stateid, nfsclient.WriteLock, off, length)
+		if err != nil {
+			return err
+		}
+		ls.stateid = &sid
+		return nil
+	}
+	args := nfsclient.LockArgs{Type: lockType(lk.Typ, block), Offset: off, Length: length}
+	if ls.stateid != nil {
+		args.LockStateid = ls.stateid
+	} else {
+		// Seqid 0 ("current", section 8.2.2) rather than the exact
+		// one: reading that would need st.mu, which close holds while
+		// it takes ls.mu (lock order st.mu, then ls.mu).
+		args.OpenStateid = h.stateid
+		args.Owner = ls.owner
+	}
+	sid, err := sess.Lock(ctx, h.cred, fh, args)
+	if err != nil {
+		return err
+	}
+	ls.stateid = &sid
+	return nil
+}
+
+var _ = (fs.FileSetlker)((*fileHandle)(nil))
+
+func (h *fileHandle) Setlk(ctx context.Context, owner uint64, lk *fuse.FileLock, flags uint32) syscall.Errno {
+	ctx = uninterruptible(ctx)
+	h.noteFlock(owner, flags)
+	return h.n.errno(ctx, "LOCK", "", h.setlk(ctx, owner, lk, false))
+}
+
+// noteFlock remembers the owners of flock(2) locks taken through h. The
+// kernel releases a flock lock with the RELEASE of its file (the
+// FUSE_RELEASE_FLOCK_UNLOCK flag, which go-fuse does not pass on), not
+// with an unlock request, so Release must unlock them itself.
+func (h *fileHandle) noteFlock(owner uint64, flags uint32) {
+	if flags&fuse.FUSE_LK_FLOCK == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.flockOwners == nil {
+		h.flockOwners = map[uint64]bool{}
+	}
+	h.flockOwners[owner] = true
+}
+
+// unlockFlocks releases the flock locks taken through h (see noteFlock).
+func (h *fileHandle) unlockFlocks(ctx context.Context) {
+	h.mu.Lock()
+	owners := h.flockOwners
+	h.flockOwners = nil
+	h.mu.Unlock()
+	for owner := range owners {
+		whole := fuse.FileLock{Start: 0, End: math.MaxInt64, Typ: syscall.F_UNLCK}
+		if err := h.setlk(ctx, owner, &whole, false); err != nil {
+			h.n.fsys.log.Debug("flock unlock at release failed", zap.Error(err))
+		}
+	}
+}
+
+// unlockAll releases every lock of every owner on st before its CLOSE,
+// which the server refuses while locks are held (NFS4ERR_LOCKS_HELD).
+// The kernel normally unlocks first; this covers what it could not tell
+// us. Caller holds st.mu.
+func (st *openState) unlockAllLocked(ctx context.Context) {
+	for _, ls := range st.locks {
+		ls.mu.Lock()
+		if ls.stateid != nil {
+			if _, err := st.n.fsys.sess.Unlock(ctx, st.cred, st.n.getFH(), *ls.stateid, nfsclient.WriteLock, 0, nfsclient.ToEOF); err != nil {
+				st.n.fsys.log.Debug("unlock before close failed", zap.Error(err))
+			}
+		}
+		ls.mu.Unlock()
+	}
+}
+
+// Setlkw backoff: start short (a lock held for a few milliseconds is the
+// common case), double, and cap at a second so a released lock is noticed
+// quickly without flooding the server.
+const (
+	lockPollMin = 10 * time.Millisecond
+	lockPollMax = time.Second
+)
+
+var _ = (fs.FileSetlkwer)((*fileHandle)(nil))
+
+// Setlkw polls: NFSv4.1 servers may call back when a lock frees up, but
+// EFS runs no callbacks. The wait ends with EINTR when the caller is
+// interrupted (the kernel cancels ctx).
+func (h *fileHandle) Setlkw(ctx context.Context, owner uint64, lk *fuse.FileLock, flags uint32) syscall.Errno {
+	h.noteFlock(owner, flags)
+	rpcCtx := uninterruptible(ctx)
+	delay := lockPollMin
+	for {
+		err := h.setlk(rpcCtx, owner, lk, true)
+		var denied *nfsclient.LockDeniedError
+		if !errors.As(err, &denied) {
+			return h.n.errno(rpcCtx, "LOCK", "", err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return syscall.EINTR
+		case <-t.C:
+		}
+		delay = min(2*delay, lockPollMax)
+	}
+}
+
+var _ = (fs.FileGetlker)((*fileHandle)(nil))
+
+// Getlk tests with LOCKT. The holder's pid is unknown (it may be on
+// another machine), so a conflict reports pid 0.
+func (h *fileHandle) Getlk(ctx context.Context, owner uint64, lk *fuse.FileLock, flags uint32, out *fuse.FileLock) syscall.Errno {
+	ctx = uninterruptible(ctx)
+	off, length := lockRange(lk)
+	ls := h.st.lockFor(owner)
+	c, err := h.n.fsys.sess.TestLock(ctx, h.cred, h.n.getFH(), lockType(lk.Typ, false), off, length, ls.owner)
+	if err != nil {
+		return h.n.errno(ctx, "LOCKT", "", err)
+	}
+	if c == nil {
+		*out = fuse.FileLock{Typ: syscall.F_UNLCK}
+		return 0
+	}
+	out.Start = c.Offset
+	if c.Length == nfsclient.ToEOF || c.Offset+c.Length-1 >= math.MaxInt64 || c.Offset+c.Length < c.Offset {
+		out.End = math.MaxInt64
+	} else {
+		out.End = c.Offset + c.Length - 1
+	}
+	out.Typ = syscall.F_WRLCK
+	if c.Type == nfsclient.ReadLock || c.Type == nfsclient.ReadLockW {
+		out.Typ = syscall.F_RDLCK
+	}
+	out.Pid = 0
+	return 0
+}

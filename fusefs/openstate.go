@@ -1,0 +1,211 @@
+package fusefs
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/efs-fuse/efs-fuse/nfsclient"
+	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
+)
+
+// openState is one NFS OPEN: the share state of one open-owner (a local
+// uid, RFC 8881 section 9.1.2) on one file, shared by every FUSE handle
+// that user has on the file. It is refcounted by handles and CLOSEd when
+// the last one is released, so a thousand open(2)s of one file by one
+// user cost one OPEN and one CLOSE.
+//
+// Its lifecycle: created (refs reserved, not yet open) -> open (after a
+// successful OPEN) -> maybe upgraded (a new OPEN with the union of
+// access, when a writer joins readers) -> closed (last release).
+type openState struct {
+	n     *node
+	cred  rpc.Cred // the open-owner's credentials; CLOSE goes as them
+	owner []byte   // open-owner name, one per uid
+
+	// refs is guarded by n.mu: handles holding (or about to hold) this
+	// state. The state leaves n.opens when it drops to zero.
+	refs int
+
+	// mu serializes OPEN, upgrade and CLOSE of this state (they change
+	// its seqid) and guards the fields below. It is held across those
+	// RPCs: they are the state transitions it orders. Take n.mu before
+	// mu, never the other way round.
+	mu      sync.Mutex
+	open    bool
+	stateid nfsclient.Stateid
+	access  uint32
+	locks   map[uint64]*lockState // by FUSE lock owner; dropped at CLOSE
+
+	// other is the stateid's "other" field once open: it identifies the
+	// state for I/O (with seqid 0, see ioStateid) and never changes
+	// while the state lives. Atomic so handles read it without locks.
+	other atomic.Pointer[[12]byte]
+}
+
+// ioStateid returns the stateid for READ, WRITE, SETATTR and LOCK. Its
+// seqid is zero, which RFC 8881 section 8.2.2 defines as "the current
+// one": I/O racing with an upgrade (which bumps the seqid) then never
+// fails with OLD_STATEID, and callers need no lock.
+func (st *openState) ioStateid() nfsclient.Stateid {
+	if o := st.other.Load(); o != nil {
+		return nfsclient.Stateid{Other: *o}
+	}
+	return nfsclient.AnonymousStateid
+}
+
+// acquireOpen returns the open state of cred's open-owner on n with at
+// least access, reserving one reference for the caller. A state is
+// created by an OPEN, or upgraded by one that asks for the union of the
+// old and new access. Open's attributes come back in attr (the zero Attr
+// when no OPEN was needed).
+func (n *node) acquireOpen(ctx context.Context, cred rpc.Cred, access uint32) (*openState, nfsclient.Attr, error) {
+	n.mu.Lock()
+	if n.opens == nil {
+		n.opens = map[uint32]*openState{}
+	}
+	st := n.opens[cred.UID]
+	if st == nil {
+		st = &openState{n: n, cred: cred, owner: nfsclient.OpenOwner(cred)}
+		n.opens[cred.UID] = st
+	}
+	st.refs++
+	n.mu.Unlock()
+
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.open && st.access&access == access {
+		return st, nfsclient.Attr{}, nil
+	}
+	res, err := n.fsys.sess.Open(ctx, cred, nfsclient.OpenArgs{
+		FH: n.getFH(), Access: st.access | access, Owner: st.owner,
+	})
+	if err != nil {
+		n.dropRef(st)
+		return nil, nfsclient.Attr{}, err
+	}
+	n.installLocked(st, res.Stateid, access)
+	return st, res.Attr, nil
+}
+
+// adoptOpen records a state created by OPEN with CREATE (the file did not
+// have a node yet) with one reference for the caller. If the owner
+// already had a state here (a hard link of an open file, or a race), the
+// server has merged the two into one stateid, and so do we.
+func (n *node) adoptOpen(cred rpc.Cred, stateid nfsclient.Stateid, access uint32) *openState {
+	n.mu.Lock()
+	if n.opens == nil {
+		n.opens = map[uint32]*openState{}
+	}
+	st := n.opens[cred.UID]
+	if st == nil {
+		st = &openState{n: n, cred: cred, owner: nfsclient.OpenOwner(cred)}
+		n.opens[cred.UID] = st
+	}
+	st.refs++
+	n.mu.Unlock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n.installLocked(st, stateid, access)
+	return st
+}
+
+// installLocked records a successful OPEN in st. Caller holds st.mu.
+func (n *node) installLocked(st *openState, stateid nfsclient.Stateid, access uint32) {
+	if !st.open || stateid.Seqid > st.stateid.Seqid || stateid.Other != st.stateid.Other {
+		st.stateid = stateid
+	}
+	if !st.open {
+		n.fsys.mu.Lock()
+		n.fsys.opens[st] = struct{}{}
+		n.fsys.mu.Unlock()
+	}
+	st.open = true
+	st.access |= access
+	other := st.stateid.Other
+	st.other.Store(&other)
+}
+
+// dropRef gives back one reference and reports whether it was the last;
+// the last one also removes st from n.opens, so a later open starts a
+// new state.
+func (n *node) dropRef(st *openState) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	st.refs--
+	if st.refs > 0 {
+		return false
+	}
+	if n.opens[st.cred.UID] == st {
+		delete(n.opens, st.cred.UID)
+	}
+	return true
+}
+
+// releaseOpen drops a handle's reference and CLOSEs the state when it was
+// the last. The CLOSE carries the exact current seqid (not zero): should
+// a new OPEN by the same owner overtake it, the server answers
+// OLD_STATEID and the new state stays open, which is what we want.
+func (n *node) releaseOpen(ctx context.Context, st *openState) error {
+	if !n.dropRef(st) {
+		return nil
+	}
+	return st.close(ctx)
+}
+
+func (st *openState) close(ctx context.Context) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.open {
+		return nil
+	}
+	st.open = false
+	st.unlockAllLocked(ctx)
+	st.locks = nil
+	fsys := st.n.fsys
+	fsys.mu.Lock()
+	delete(fsys.opens, st)
+	fsys.mu.Unlock()
+	if err := fsys.sess.CloseState(ctx, st.cred, st.n.getFH(), st.stateid); err != nil {
+		return fmt.Errorf("CLOSE: %w", err)
+	}
+	return nil
+}
+
+// commitAll COMMITs the unstable writes of every open file (Unmount's
+// first step).
+func (fsys *filesystem) commitAll(ctx context.Context) error {
+	var firstErr error
+	for _, st := range fsys.liveOpens() {
+		if err := st.n.wb.commit(ctx, st.cred, st.n); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// closeAll CLOSEs every NFS open left after the kernel unmount, when no
+// handle can use them any more.
+func (fsys *filesystem) closeAll(ctx context.Context) {
+	for _, st := range fsys.liveOpens() {
+		if err := st.n.wb.commit(ctx, st.cred, st.n); err != nil {
+			fsys.log.Warn("commit at unmount failed", zap.Error(err))
+		}
+		if err := st.close(ctx); err != nil {
+			fsys.log.Warn("close at unmount failed", zap.Error(err))
+		}
+	}
+}
+
+func (fsys *filesystem) liveOpens() []*openState {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	out := make([]*openState, 0, len(fsys.opens))
+	for st := range fsys.opens {
+		out = append(out, st)
+	}
+	return out
+}

@@ -1,0 +1,92 @@
+package fusefs
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/efs-fuse/efs-fuse/nfsclient"
+	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
+)
+
+// fakeStore is a Session that keeps written data and can "restart",
+// losing what was written UNSTABLE since the last COMMIT.
+type fakeStore struct {
+	Session  // unused methods panic
+	stable   []byte
+	unstable map[uint64][]byte
+	verf     [8]byte
+	sync     int // FILE_SYNC writes seen
+}
+
+func (f *fakeStore) Write(_ context.Context, _ rpc.Cred, _ nfsclient.FH, _ nfsclient.Stateid, off uint64, data []byte, how nfsclient.Stability) (nfsclient.WriteResult, error) {
+	if how == nfsclient.FileSync {
+		f.sync++
+		f.apply(off, data)
+		return nfsclient.WriteResult{Count: uint32(len(data)), Committed: nfsclient.FileSync, Verifier: f.verf}, nil
+	}
+	f.unstable[off] = append([]byte(nil), data...)
+	return nfsclient.WriteResult{Count: uint32(len(data)), Committed: nfsclient.Unstable, Verifier: f.verf}, nil
+}
+
+func (f *fakeStore) Commit(context.Context, rpc.Cred, nfsclient.FH, uint64, uint32) ([8]byte, error) {
+	for off, d := range f.unstable {
+		f.apply(off, d)
+	}
+	clear(f.unstable)
+	return f.verf, nil
+}
+
+func (f *fakeStore) apply(off uint64, d []byte) {
+	if end := int(off) + len(d); end > len(f.stable) {
+		f.stable = append(f.stable, make([]byte, end-len(f.stable))...)
+	}
+	copy(f.stable[off:], d)
+}
+
+func (f *fakeStore) restart() { clear(f.unstable); f.verf[0]++ }
+
+func TestWritebackResendsAfterRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		restart  bool
+		wantSync int
+	}{
+		{"NoRestart", false, 0},
+		{"RestartBeforeCommit", true, 3}, // 10 bytes in chunks of 4: 3 writes lost
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeStore{unstable: map[uint64][]byte{}}
+			n := &node{fsys: &filesystem{sess: f, maxIO: 4, log: zap.NewNop()}}
+			data := []byte("0123456789")
+			if got, err := n.wb.write(context.Background(), rpc.Root, n, nfsclient.AnonymousStateid, data, 0); err != nil || got != len(data) {
+				t.Fatalf("write = %d, %v", got, err)
+			}
+			if tc.restart {
+				f.restart()
+			}
+			if err := n.wb.commit(context.Background(), rpc.Root, n); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(f.stable, data) || f.sync != tc.wantSync {
+				t.Fatalf("stable %q after %d FILE_SYNC resends, want %q after %d", f.stable, f.sync, data, tc.wantSync)
+			}
+			if n.wb.size() != 0 {
+				t.Fatalf("%d bytes still kept after a good commit", n.wb.size())
+			}
+		})
+	}
+}
+
+func TestParseGroups(t *testing.T) {
+	status := []byte("Name:\tcat\nUid:\t1000\t1000\t1000\t1000\nGroups:\t4 24 27 30 46 100 101 102 103 104 105 106 107 108 109 110 111 112\nNgid:\t0\n")
+	g := parseGroups(status)
+	if len(g) != rpc.MaxGroups || g[0] != 4 || g[15] != 110 {
+		t.Fatalf("groups = %v, want the first %d", g, rpc.MaxGroups)
+	}
+	if g := parseGroups([]byte("Groups:\t\n")); len(g) != 0 {
+		t.Fatalf("empty Groups line gave %v", g)
+	}
+}

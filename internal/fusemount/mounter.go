@@ -1,0 +1,178 @@
+// Package fusemount assembles a FUSE-mode mount from a resolved
+// MountRequest: the TLS dialer (tunnel), the NFSv4.1 session (nfsclient)
+// and the FUSE filesystem (fusefs), and tears them down in the one order
+// that loses nothing: FUSE, flush, CLOSE, DESTROY, connection.
+package fusemount
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/efs-fuse/efs-fuse/fusefs"
+	"github.com/efs-fuse/efs-fuse/internal/mountopts"
+	"github.com/efs-fuse/efs-fuse/nfsclient"
+	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
+	"github.com/efs-fuse/efs-fuse/tunnel"
+)
+
+// connectTimeout bounds session bring-up at mount time: a mount that
+// cannot reach its server must fail with a reason, not hang the shell.
+const connectTimeout = 30 * time.Second
+
+// teardownTimeout bounds DESTROY_SESSION and friends after unmount.
+const teardownTimeout = 10 * time.Second
+
+// Mounter mounts in FUSE mode. Identity (the TLS client certificate) is
+// optional: nil sends none.
+type Mounter struct {
+	ClientCertificate func() (*tls.Certificate, error)
+}
+
+// Mount implements mountopts.Mounter: it blocks until the filesystem is
+// unmounted (by umount, fusermount3 -u, efs-fuse unmount) or ctx ends.
+func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready func()) error {
+	log := req.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	dial, err := m.dialer(req, log)
+	if err != nil {
+		return err
+	}
+	cred := MountCred()
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	host, _ := os.Hostname()
+	client, err := nfsclient.Dial(cctx, nfsclient.Config{
+		Dial: dial,
+		// Stable across restarts of the same mount, distinct between
+		// mounts, so the server drops a crashed predecessor's state.
+		OwnerID: fmt.Sprintf("efs-fuse/%s/%s/%s", host, req.FSID, req.MountPoint),
+		Logger:  log.Named("nfs"),
+	})
+	if err != nil {
+		return fmt.Errorf("Failed to connect to %s (%s): %w", req.Target.DNSName, req.Target.DialAddr, err)
+	}
+	defer closeSession(client, log)
+
+	rootFH, rootAttr, err := client.LookupPath(cctx, cred, req.Path)
+	if err != nil {
+		return fmt.Errorf("Failed to mount %s:%s: %w", req.FSID, req.Path, err)
+	}
+	if rootAttr.Type != nfsclient.TypeDir {
+		return fmt.Errorf("Failed to mount %s:%s: not a directory", req.FSID, req.Path)
+	}
+	srv, err := fusefs.Mount(req.MountPoint, fuseOptions(req, client, rootFH, rootAttr, cred, log))
+	if err != nil {
+		return err
+	}
+	ready()
+
+	done := make(chan struct{})
+	go func() {
+		srv.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		// Unmounted from outside; the kernel released every handle first.
+	case <-ctx.Done():
+		log.Info("unmounting on signal")
+		if err := srv.Unmount(); err != nil {
+			log.Error("unmount failed", zap.Error(err))
+		}
+		<-done
+	}
+	err = srv.Close()
+	log.Info("unmounted; closing the NFS session", zap.NamedError("flush_error", err))
+	return err
+}
+
+// dialer returns the connection factory: verified TLS for `tls`, plain TCP
+// otherwise (as the kernel client would connect without the helper's
+// tunnel).
+func (m Mounter) dialer(req *mountopts.MountRequest, log *zap.Logger) (func(context.Context) (net.Conn, error), error) {
+	o := req.Options
+	if !o.TLS {
+		log.Warn("mounting without TLS: NFS traffic is not encrypted")
+		addr := req.Target.DialAddr
+		return func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		}, nil
+	}
+	cfg := tunnel.NewConfig(req.Target.DialAddr, req.Target.ServerName)
+	cfg.Logger = log.Named("tls")
+	cfg.ClientCertificate = m.ClientCertificate
+	if req.Config != nil {
+		cfg.CAFile = req.Config.CAFile(req.Target.Region)
+		cfg.CheckHostname = req.Config.Mount.StunnelCheckCertHostname
+	}
+	if o.CAFile != "" {
+		cfg.CAFile = o.CAFile
+	}
+	if o.Verify != nil {
+		cfg.Verify = *o.Verify
+	}
+	d, err := tunnel.NewDialer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return d.DialContext, nil
+}
+
+// fuseOptions maps the NFS mount options that mean something in FUSE
+// mode onto the filesystem's options.
+func fuseOptions(req *mountopts.MountRequest, s *nfsclient.Client, fh nfsclient.FH, attr nfsclient.Attr, cred rpc.Cred, log *zap.Logger) fusefs.Options {
+	set := req.Options.Settings()
+	fo := fusefs.Options{
+		Session:      s,
+		RootFH:       fh,
+		RootAttr:     attr,
+		FSName:       req.FSID + ":" + req.Path,
+		ReadOnly:     set.ReadOnly,
+		Unprivileged: os.Geteuid() != 0,
+		FixedCred:    cred,
+		Logger:       log.Named("fuse"),
+	}
+	// Attribute caching: noac turns it off; an explicit actimeo/acregmin
+	// sets it; otherwise fusefs's short default keeps close-to-open
+	// consistency without a GETATTR per system call.
+	switch {
+	case set.NoAC:
+		zero := time.Duration(0)
+		fo.AttrTimeout, fo.EntryTimeout, fo.NegativeTimeout = &zero, &zero, &zero
+	case req.Options.Has("actimeo") || req.Options.Has("acregmin"):
+		t := set.AcRegMin
+		fo.AttrTimeout, fo.EntryTimeout = &t, &t
+	}
+	return fo
+}
+
+// MountCred is the identity of the mounting process. Root mounts send each
+// caller's own identity per request; for a non-root mount it is the only
+// identity ever sent (fusefs.Options.Unprivileged).
+func MountCred() rpc.Cred {
+	c := rpc.Cred{UID: uint32(os.Geteuid()), GID: uint32(os.Getegid())}
+	if groups, err := os.Getgroups(); err == nil {
+		for _, g := range groups {
+			c.Groups = append(c.Groups, uint32(g))
+		}
+	}
+	return c
+}
+
+func closeSession(c *nfsclient.Client, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
+	defer cancel()
+	if err := c.Close(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("closing the NFS session", zap.Error(err))
+	}
+}
