@@ -189,4 +189,3 @@ func (s *Server) Close() error {
 	s.fsys.closeAll(ctx)
 	return err
 }
-
