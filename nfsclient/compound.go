@@ -3,6 +3,7 @@ package nfsclient
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,6 +11,10 @@ import (
 	"github.com/buildbarn/go-xdr/pkg/runtime"
 	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
 )
+
+// errSessionReplaced tells compound that a request was encoded for a
+// session that recovery has since replaced: encode it again and resend.
+var errSessionReplaced = errors.New("nfsclient: session replaced")
 
 // compoundArgs is COMPOUND4args with the SEQUENCE op prepended at encode
 // time, so op slices built by callers are never copied.
@@ -29,14 +34,38 @@ func (a *compoundArgs) args(withSeq bool) *nfsv4.Compound4args {
 // compound runs ops after a SEQUENCE on a session slot and returns their
 // results (without SEQUENCE's). A failed op gives *Error for that op
 // together with the results so far, whose last element is the failed op's
-// result (callers like LOCK read details from it). NFS4ERR_DELAY and
-// NFS4ERR_GRACE are retried with backoff until ctx ends (RFC 8881 sections
-// 15.1.1.3 and 8.4.2).
+// result (callers like LOCK read details from it).
+//
+// Below this line every failure that can be survived is survived:
+// connection loss (resend on a new connection), session loss (re-encode on
+// a new session), NFS4ERR_DELAY and NFS4ERR_GRACE (back off and retry,
+// RFC 8881 sections 15.1.1.3 and 8.4.2). Only ctx (an interrupted caller,
+// or the soft-mount Timeout) ends the wait.
 func (c *Client) compound(ctx context.Context, cred rpc.Cred, ops ...nfsv4.NfsArgop4) ([]nfsv4.NfsResop4, error) {
+	if c.cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
+		defer cancel()
+	}
 	backoff := 10 * time.Millisecond
 	for {
+		epoch := c.recoveries.Load()
 		res, err := c.compoundOnce(ctx, cred, ops)
-		if e, ok := err.(*Error); ok && (e.Status == nfsv4.NFS4ERR_DELAY || e.Status == nfsv4.NFS4ERR_GRACE) {
+		var nerr *Error
+		switch {
+		case errors.Is(err, errSessionReplaced):
+			continue
+		case errors.As(err, &nerr) && nerr.Status == nfsv4.NFS4ERR_RETRY_UNCACHED_REP:
+			// A resend of a request that ran, but whose reply the
+			// server did not keep. We only let that happen for
+			// idempotent requests (see cacheThis), which may simply
+			// run again as a new request.
+			continue
+		case errors.As(err, &nerr) && isStaleState(nerr.Status) && c.recoveries.Load() != epoch:
+			// Recovery ran while this request was in flight: its
+			// stateids are translated on the next attempt.
+			continue
+		case errors.As(err, &nerr) && (nerr.Status == nfsv4.NFS4ERR_DELAY || nerr.Status == nfsv4.NFS4ERR_GRACE):
 			t := time.NewTimer(backoff)
 			select {
 			case <-t.C:
@@ -51,74 +80,188 @@ func (c *Client) compound(ctx context.Context, cred rpc.Cred, ops ...nfsv4.NfsAr
 	}
 }
 
+// isStaleState reports statuses a request gets for state from before a
+// server restart.
+func isStaleState(s nfsv4.Nfsstat4) bool {
+	switch s {
+	case nfsv4.NFS4ERR_BAD_STATEID, nfsv4.NFS4ERR_STALE_STATEID, nfsv4.NFS4ERR_EXPIRED,
+		nfsv4.NFS4ERR_OLD_STATEID, nfsv4.NFS4ERR_STALE_CLIENTID:
+		return true
+	}
+	return false
+}
+
+// callResult is what a transmit goroutine hands back.
+type callResult struct {
+	res []nfsv4.NfsResop4
+	err error
+}
+
+// compoundOnce encodes ops for the current session, sends them, and waits
+// for the outcome or ctx. The request itself lives in a transmit goroutine
+// that outlives an impatient caller: its slot stays reserved, and the
+// request is resent across reconnects, until its reply arrives or its
+// session ends (RFC 8881 section 2.10.6.2: a slot may not be reused while
+// its request might still execute).
 func (c *Client) compoundOnce(ctx context.Context, cred rpc.Cred, ops []nfsv4.NfsArgop4) ([]nfsv4.NfsResop4, error) {
-	g, err := c.slots.acquire(ctx)
+	s := c.sess.Load()
+	g, err := s.slots.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	a := compoundArgs{ops: ops}
-	a.seq.Opsequence = nfsv4.Sequence4args{
-		SaSessionid:     c.sessionID,
-		SaSequenceid:    g.seqid,
-		SaSlotid:        g.id,
-		SaHighestSlotid: g.highest,
-	}
-	rec, err := c.prog.EncodeCall(c.xids.Next(), procComp, cred, a.args(true))
+	rebindOps(ops, s.clientID, c.stateMap.Load())
+	rec, err := c.encodeCompound(s, g, cred, ops)
 	if err != nil {
-		c.slots.release(g.id, false)
+		s.slots.release(g.id, false)
 		return nil, err
 	}
-	c.lastSent.Store(time.Now().UnixNano())
-	ch, err := c.currentConn().Send(rec)
-	if err != nil {
-		c.slots.release(g.id, false)
-		return nil, err
+	done := make(chan callResult, 1)
+	if !c.goOwned(func() { c.transmit(s, g, rec, done) }) {
+		s.slots.release(g.id, false)
+		return nil, ErrClosed
 	}
 	select {
-	case r := <-ch:
-		return c.finish(g, r)
+	case r := <-done:
+		return r.res, r.err
 	case <-ctx.Done():
-		// The request may still run on the server. Its slot stays
-		// reserved until the reply (or the connection's end) arrives,
-		// so the next request on the slot cannot collide with it in the
-		// server's reply cache (RFC 8881 section 2.10.6.2).
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			select {
-			case r := <-ch:
-				_, _ = c.finish(g, r)
-			case <-c.closing:
-				c.slots.release(g.id, false)
-			}
-		}()
 		return nil, ctx.Err()
 	}
 }
 
-// finish decodes a COMPOUND reply, applies its SEQUENCE result to the slot
-// table and releases the slot.
-func (c *Client) finish(g slotGrant, r rpc.Reply) ([]nfsv4.NfsResop4, error) {
-	if r.Err != nil {
-		c.slots.release(g.id, false)
-		return nil, r.Err
+func (c *Client) encodeCompound(s *session, g slotGrant, cred rpc.Cred, ops []nfsv4.NfsArgop4) ([]byte, error) {
+	a := compoundArgs{ops: ops}
+	a.seq.Opsequence = nfsv4.Sequence4args{
+		SaSessionid:     s.id,
+		SaSequenceid:    g.seqid,
+		SaSlotid:        g.id,
+		SaHighestSlotid: g.highest,
+		SaCachethis:     cacheThis(ops),
 	}
-	_, body, err := rpc.ParseReply(r.Record)
+	return c.prog.EncodeCall(c.xids.Next(), procComp, cred, a.args(true))
+}
+
+// cacheThis asks the server to keep the reply of requests that must not
+// run twice (RFC 8881 section 2.10.6.1.3): a resend after a lost connection
+// then gets the original reply instead of a second execution (a second
+// CREATE would fail with EXIST, a second REMOVE with NOENT). READ, WRITE,
+// GETATTR and friends are idempotent and their replies are large, so they
+// are not cached and simply run again.
+func cacheThis(ops []nfsv4.NfsArgop4) bool {
+	for _, op := range ops {
+		switch op.(type) {
+		case *nfsv4.NfsArgop4_OP_OPEN, *nfsv4.NfsArgop4_OP_CLOSE, *nfsv4.NfsArgop4_OP_OPEN_DOWNGRADE,
+			*nfsv4.NfsArgop4_OP_CREATE, *nfsv4.NfsArgop4_OP_REMOVE, *nfsv4.NfsArgop4_OP_RENAME,
+			*nfsv4.NfsArgop4_OP_LINK, *nfsv4.NfsArgop4_OP_SETATTR, *nfsv4.NfsArgop4_OP_LOCK,
+			*nfsv4.NfsArgop4_OP_LOCKU, *nfsv4.NfsArgop4_OP_RECLAIM_COMPLETE:
+			return true
+		}
+	}
+	return false
+}
+
+// transmit sends rec, resending the same bytes on each new connection
+// until a reply comes, and delivers the decoded outcome to done.
+func (c *Client) transmit(s *session, g slotGrant, rec []byte, done chan<- callResult) {
+	for {
+		conn, err := c.waitConn(c.base)
+		if err != nil {
+			s.slots.release(g.id, false)
+			done <- callResult{err: ErrClosed}
+			return
+		}
+		if c.sess.Load() != s {
+			s.slots.release(g.id, false)
+			done <- callResult{err: errSessionReplaced}
+			return
+		}
+		c.lastSent.Store(time.Now().UnixNano())
+		ch, err := conn.Send(rec)
+		if err == nil {
+			r := <-ch
+			if r.Err == nil {
+				res, err := c.finish(s, g, r.Record)
+				var nerr *Error
+				if errors.As(err, &nerr) && nerr.Op == "SEQUENCE" && isSessionGone(nerr.Status) {
+					// The server dropped the session: reconnecting
+					// finds out why and makes a new one.
+					c.connLost(conn, err)
+					err = errSessionReplaced
+				}
+				done <- callResult{res: res, err: err}
+				return
+			}
+			err = r.Err
+		}
+		if !errors.Is(err, rpc.ErrConnClosed) {
+			s.slots.release(g.id, false)
+			done <- callResult{err: err}
+			return
+		}
+		c.connLost(conn, err)
+	}
+}
+
+// compoundOn runs ops synchronously on a given connection and session,
+// bypassing reconnects: for session bring-up and state recovery, which run
+// before the connection is handed to everyone else.
+func (c *Client) compoundOn(ctx context.Context, conn *rpc.Conn, s *session, cred rpc.Cred, ops ...nfsv4.NfsArgop4) ([]nfsv4.NfsResop4, error) {
+	backoff := 10 * time.Millisecond
+	for {
+		g, err := s.slots.acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rebindOps(ops, s.clientID, nil)
+		rec, err := c.encodeCompound(s, g, cred, ops)
+		if err != nil {
+			s.slots.release(g.id, false)
+			return nil, err
+		}
+		body, err := conn.Call(ctx, rec)
+		if err != nil {
+			// The connection is unusable; the slot's fate is unknown,
+			// but this session is being abandoned with the connection.
+			s.slots.release(g.id, false)
+			return nil, err
+		}
+		res, err := c.finishBody(s, g, body)
+		var nerr *Error
+		if errors.As(err, &nerr) && nerr.Status == nfsv4.NFS4ERR_DELAY {
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return res, err
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		return res, err
+	}
+}
+
+// finish decodes a COMPOUND reply record, applies its SEQUENCE result to
+// the slot table and releases the slot.
+func (c *Client) finish(s *session, g slotGrant, rec []byte) ([]nfsv4.NfsResop4, error) {
+	_, body, err := rpc.ParseReply(rec)
 	if err != nil {
-		c.slots.release(g.id, false)
+		s.slots.release(g.id, false)
 		return nil, err
 	}
+	return c.finishBody(s, g, body)
+}
+
+func (c *Client) finishBody(s *session, g slotGrant, body []byte) ([]nfsv4.NfsResop4, error) {
 	status, results, seqDone, err := decodeCompound(body)
 	if !seqDone {
-		c.slots.release(g.id, false)
+		s.slots.release(g.id, false)
 		if err == nil {
 			err = &Error{Op: "SEQUENCE", Status: status}
 		}
 		return nil, err
 	}
 	seq := results[0].(*nfsv4.NfsResop4_OP_SEQUENCE).Opsequence.(*nfsv4.Sequence4res_NFS4_OK).SrResok4
-	c.slots.release(g.id, true)
-	c.slots.setTarget(seq.SrTargetHighestSlotid)
+	s.slots.release(g.id, true)
+	s.slots.setTarget(seq.SrTargetHighestSlotid)
 	if err != nil {
 		return nil, err
 	}
@@ -181,16 +324,16 @@ func decodeCompound(body []byte) (status nfsv4.Nfsstat4, results []nfsv4.NfsReso
 	return status, results, seqDone, nil
 }
 
-// plainCompound runs ops with no SEQUENCE: for the few operations that may
-// stand alone (EXCHANGE_ID, CREATE_SESSION, DESTROY_SESSION,
+// plainCompound runs ops with no SEQUENCE on conn: for the few operations
+// that may stand alone (EXCHANGE_ID, CREATE_SESSION, DESTROY_SESSION,
 // DESTROY_CLIENTID, BIND_CONN_TO_SESSION; RFC 8881 section 2.6.3.1.1.1).
-func (c *Client) plainCompound(ctx context.Context, ops ...nfsv4.NfsArgop4) ([]nfsv4.NfsResop4, error) {
+func (c *Client) plainCompound(ctx context.Context, conn *rpc.Conn, ops ...nfsv4.NfsArgop4) ([]nfsv4.NfsResop4, error) {
 	a := compoundArgs{ops: ops}
 	rec, err := c.prog.EncodeCall(c.xids.Next(), procComp, rpc.Root, a.args(false))
 	if err != nil {
 		return nil, err
 	}
-	body, err := c.currentConn().Call(ctx, rec)
+	body, err := conn.Call(ctx, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -224,27 +367,4 @@ func resultAt[T nfsv4.NfsResop4](results []nfsv4.NfsResop4, i int) (T, error) {
 		return zero, fmt.Errorf("%w: result %d is %s", rpc.ErrGarbledReply, i, opName(results[i].GetResop()))
 	}
 	return t, nil
-}
-
-var opNames = map[nfsv4.NfsOpnum4]string{
-	nfsv4.OP_ACCESS: "ACCESS", nfsv4.OP_CLOSE: "CLOSE", nfsv4.OP_COMMIT: "COMMIT",
-	nfsv4.OP_CREATE: "CREATE", nfsv4.OP_GETATTR: "GETATTR", nfsv4.OP_GETFH: "GETFH",
-	nfsv4.OP_LINK: "LINK", nfsv4.OP_LOCK: "LOCK", nfsv4.OP_LOCKT: "LOCKT", nfsv4.OP_LOCKU: "LOCKU",
-	nfsv4.OP_LOOKUP: "LOOKUP", nfsv4.OP_LOOKUPP: "LOOKUPP", nfsv4.OP_OPEN: "OPEN",
-	nfsv4.OP_OPEN_DOWNGRADE: "OPEN_DOWNGRADE", nfsv4.OP_PUTFH: "PUTFH", nfsv4.OP_PUTROOTFH: "PUTROOTFH",
-	nfsv4.OP_READ: "READ", nfsv4.OP_READDIR: "READDIR", nfsv4.OP_READLINK: "READLINK",
-	nfsv4.OP_REMOVE: "REMOVE", nfsv4.OP_RENAME: "RENAME", nfsv4.OP_RESTOREFH: "RESTOREFH",
-	nfsv4.OP_SAVEFH: "SAVEFH", nfsv4.OP_SETATTR: "SETATTR", nfsv4.OP_WRITE: "WRITE",
-	nfsv4.OP_SEQUENCE: "SEQUENCE", nfsv4.OP_EXCHANGE_ID: "EXCHANGE_ID",
-	nfsv4.OP_CREATE_SESSION: "CREATE_SESSION", nfsv4.OP_DESTROY_SESSION: "DESTROY_SESSION",
-	nfsv4.OP_DESTROY_CLIENTID: "DESTROY_CLIENTID", nfsv4.OP_RECLAIM_COMPLETE: "RECLAIM_COMPLETE",
-	nfsv4.OP_BIND_CONN_TO_SESSION: "BIND_CONN_TO_SESSION", nfsv4.OP_FREE_STATEID: "FREE_STATEID",
-	nfsv4.OP_TEST_STATEID: "TEST_STATEID", nfsv4.OP_RELEASE_LOCKOWNER: "RELEASE_LOCKOWNER",
-}
-
-func opName(op nfsv4.NfsOpnum4) string {
-	if s, ok := opNames[op]; ok {
-		return s
-	}
-	return fmt.Sprintf("OP_%d", op)
 }

@@ -60,7 +60,7 @@ func (c *Client) Lock(ctx context.Context, cred rpc.Cred, fh FH, a LockArgs) (St
 	} else {
 		locker = &nfsv4.Locker4_TRUE{OpenOwner: nfsv4.OpenToLockOwner4{
 			OpenStateid: a.OpenStateid,
-			LockOwner:   nfsv4.StateOwner4{Clientid: c.clientID, Owner: a.Owner},
+			LockOwner:   nfsv4.StateOwner4{Owner: a.Owner}, // client id set by rebindOps
 		}}
 	}
 	res, err := c.compound(ctx, cred, putFH(fh), &nfsv4.NfsArgop4_OP_LOCK{Oplock: nfsv4.Lock4args{
@@ -132,7 +132,7 @@ func (c *Client) Unlock(ctx context.Context, cred rpc.Cred, fh FH, lockStateid S
 func (c *Client) TestLock(ctx context.Context, cred rpc.Cred, fh FH, typ LockType, off, length uint64, owner []byte) (*LockConflict, error) {
 	res, err := c.compound(ctx, cred, putFH(fh), &nfsv4.NfsArgop4_OP_LOCKT{Oplockt: nfsv4.Lockt4args{
 		Locktype: typ, Offset: off, Length: length,
-		Owner: nfsv4.StateOwner4{Clientid: c.clientID, Owner: owner},
+		Owner: nfsv4.StateOwner4{Owner: owner}, // client id set by rebindOps
 	}})
 	if err != nil {
 		if d, ok := lockDenied(res, err); ok {

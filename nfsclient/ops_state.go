@@ -70,7 +70,7 @@ func (c *Client) Open(ctx context.Context, cred rpc.Cred, a OpenArgs) (OpenResul
 	args := nfsv4.Open4args{
 		ShareAccess: a.Access | wantNoDeleg,
 		ShareDeny:   DenyNone,
-		Owner:       nfsv4.StateOwner4{Clientid: c.clientID, Owner: owner},
+		Owner:       nfsv4.StateOwner4{Owner: owner}, // client id set by rebindOps
 		Openhow:     &nfsv4.Openflag4_default{Opentype: nfsv4.OPEN4_NOCREATE},
 	}
 	switch a.Create {

@@ -2,6 +2,7 @@ package nfsclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,46 +16,41 @@ import (
 // 18.36.3: ca_maxrequestsize counts the whole RPC request).
 const ioHeaderRoom = 8 << 10
 
-// exchangeID registers our client owner (RFC 8881 section 18.35) and returns
-// the sequence id CREATE_SESSION must use.
-func (c *Client) exchangeID(ctx context.Context) (uint32, error) {
-	res, err := c.plainCompound(ctx, &nfsv4.NfsArgop4_OP_EXCHANGE_ID{OpexchangeId: c.exchangeIDArgs()})
-	if err != nil {
-		return 0, fmt.Errorf("nfsclient: EXCHANGE_ID: %w", err)
-	}
-	r, err := resultAt[*nfsv4.NfsResop4_OP_EXCHANGE_ID](res, 0)
-	if err != nil {
-		return 0, err
-	}
-	ok, isOK := r.OpexchangeId.(*nfsv4.ExchangeId4res_NFS4_OK)
-	if !isOK {
-		return 0, &Error{Op: "EXCHANGE_ID", Status: r.OpexchangeId.GetEirStatus()}
-	}
-	c.clientID = ok.EirResok4.EirClientid
-	return ok.EirResok4.EirSequenceid, nil
-}
-
-// exchangeIDArgs builds our EXCHANGE_ID arguments: SP4_NONE state protection
-// (EFS offers no other), no pNFS.
-func (c *Client) exchangeIDArgs() nfsv4.ExchangeId4args {
-	return nfsv4.ExchangeId4args{
+// exchangeID registers our client owner (RFC 8881 section 18.35). It
+// returns the client id, the sequence id CREATE_SESSION must use, and the
+// flags, whose EXCHGID4_FLAG_CONFIRMED_R says the server still knows us.
+func (c *Client) exchangeID(ctx context.Context, conn *rpc.Conn) (uint64, uint32, uint32, error) {
+	res, err := c.plainCompound(ctx, conn, &nfsv4.NfsArgop4_OP_EXCHANGE_ID{OpexchangeId: nfsv4.ExchangeId4args{
 		EiaClientowner: nfsv4.ClientOwner4{
 			CoVerifier: bootVerifier,
 			CoOwnerid:  []byte(c.cfg.OwnerID),
 		},
+		// SP4_NONE: EFS offers no other state protection; no pNFS.
 		EiaFlags:        nfsv4.EXCHGID4_FLAG_USE_NON_PNFS,
 		EiaStateProtect: &nfsv4.StateProtect4A_SP4_NONE{},
 		EiaClientImplId: []nfsv4.NfsImplId4{{NiiDomain: "efs-fuse.dev", NiiName: "efs-fuse"}},
+	}})
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("nfsclient: EXCHANGE_ID: %w", err)
 	}
+	r, err := resultAt[*nfsv4.NfsResop4_OP_EXCHANGE_ID](res, 0)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	ok, isOK := r.OpexchangeId.(*nfsv4.ExchangeId4res_NFS4_OK)
+	if !isOK {
+		return 0, 0, 0, &Error{Op: "EXCHANGE_ID", Status: r.OpexchangeId.GetEirStatus()}
+	}
+	return ok.EirResok4.EirClientid, ok.EirResok4.EirSequenceid, ok.EirResok4.EirFlags, nil
 }
 
 // createSession asks for a fore channel that fits 1 MiB READs and WRITEs
 // and MaxRequests slots, then uses whatever the server grants (RFC 8881
 // section 18.36.3: the server may lower every value).
-func (c *Client) createSession(ctx context.Context, seq uint32) error {
+func (c *Client) createSession(ctx context.Context, conn *rpc.Conn, clientID uint64, seq uint32) (*session, nfsv4.ChannelAttrs4, error) {
 	want := c.cfg.MaxIO + ioHeaderRoom
 	args := nfsv4.CreateSession4args{
-		CsaClientid: c.clientID,
+		CsaClientid: clientID,
 		CsaSequence: seq,
 		CsaForeChanAttrs: nfsv4.ChannelAttrs4{
 			CaMaxrequestsize:        want,
@@ -66,41 +62,36 @@ func (c *Client) createSession(ctx context.Context, seq uint32) error {
 		// No back channel is bound (we never set CONN_BACK_CHAN), but the
 		// attributes are mandatory in the arguments.
 		CsaBackChanAttrs: nfsv4.ChannelAttrs4{
-			CaMaxrequestsize:        4096,
-			CaMaxresponsesize:       4096,
-			CaMaxresponsesizeCached: 0,
-			CaMaxoperations:         2,
-			CaMaxrequests:           1,
+			CaMaxrequestsize:  4096,
+			CaMaxresponsesize: 4096,
+			CaMaxoperations:   2,
+			CaMaxrequests:     1,
 		},
 		CsaCbProgram: 0x40000000,
 		CsaSecParms:  []nfsv4.CallbackSecParms4{&nfsv4.CallbackSecParms4_AUTH_NONE{}},
 	}
-	res, err := c.plainCompound(ctx, &nfsv4.NfsArgop4_OP_CREATE_SESSION{OpcreateSession: args})
+	res, err := c.plainCompound(ctx, conn, &nfsv4.NfsArgop4_OP_CREATE_SESSION{OpcreateSession: args})
 	if err != nil {
-		return fmt.Errorf("nfsclient: CREATE_SESSION: %w", err)
+		return nil, nfsv4.ChannelAttrs4{}, fmt.Errorf("nfsclient: CREATE_SESSION: %w", err)
 	}
 	r, err := resultAt[*nfsv4.NfsResop4_OP_CREATE_SESSION](res, 0)
 	if err != nil {
-		return err
+		return nil, nfsv4.ChannelAttrs4{}, err
 	}
 	ok, isOK := r.OpcreateSession.(*nfsv4.CreateSession4res_NFS4_OK)
 	if !isOK {
-		return &Error{Op: "CREATE_SESSION", Status: r.OpcreateSession.GetCsrStatus()}
+		return nil, nfsv4.ChannelAttrs4{}, &Error{Op: "CREATE_SESSION", Status: r.OpcreateSession.GetCsrStatus()}
 	}
 	fore := ok.CsrResok4.CsrForeChanAttrs
-	c.sessionID = ok.CsrResok4.CsrSessionid
-	c.slots = newSlotTable(int(min(fore.CaMaxrequests, 1024)))
-	c.maxRead = ioSize(c.cfg.MaxIO, fore.CaMaxresponsesize)
-	c.maxWrite = ioSize(c.cfg.MaxIO, fore.CaMaxrequestsize)
-	if c.maxRead < 4096 || c.maxWrite < 4096 {
-		return fmt.Errorf("nfsclient: server granted a session too small for I/O (max request %d, max response %d bytes)",
-			fore.CaMaxrequestsize, fore.CaMaxresponsesize)
-	}
-	return nil
+	return &session{
+		clientID: clientID,
+		id:       ok.CsrResok4.CsrSessionid,
+		slots:    newSlotTable(int(min(fore.CaMaxrequests, 1024))),
+	}, fore, nil
 }
 
-// ioSize is the largest power-of-two-aligned payload that fits in a message
-// of limit bytes, at most want.
+// ioSize is the largest 4 KiB-aligned payload that fits in a message of
+// limit bytes, at most want.
 func ioSize(want, limit uint32) uint32 {
 	if limit <= ioHeaderRoom {
 		return 0
@@ -109,11 +100,11 @@ func ioSize(want, limit uint32) uint32 {
 	return n &^ 4095
 }
 
-// reclaimComplete tells the server we have no state to reclaim (RFC 8881
-// section 18.51); until then it refuses OPEN with NFS4ERR_GRACE. It also
-// reads the lease time.
-func (c *Client) reclaimComplete(ctx context.Context) error {
-	_, err := c.compound(ctx, rpc.Root, &nfsv4.NfsArgop4_OP_RECLAIM_COMPLETE{
+// reclaimComplete tells the server we have reclaimed all we will (RFC 8881
+// section 18.51); until then it refuses our non-reclaim OPENs with
+// NFS4ERR_GRACE.
+func (c *Client) reclaimComplete(ctx context.Context, conn *rpc.Conn, s *session) error {
+	_, err := c.compoundOn(ctx, conn, s, rpc.Root, &nfsv4.NfsArgop4_OP_RECLAIM_COMPLETE{
 		OpreclaimComplete: nfsv4.ReclaimComplete4args{RcaOneFs: false},
 	})
 	if e, ok := err.(*Error); ok && e.Status == nfsv4.NFS4ERR_COMPLETE_ALREADY {
@@ -122,15 +113,27 @@ func (c *Client) reclaimComplete(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nfsclient: RECLAIM_COMPLETE: %w", err)
 	}
-	fa, err := c.FSAttr(ctx, rpc.Root, nil)
-	if err != nil {
-		return fmt.Errorf("nfsclient: read lease time: %w", err)
-	}
-	c.lease = time.Duration(fa.LeaseTime) * time.Second
-	if c.lease <= 0 {
-		c.lease = 90 * time.Second
-	}
 	return nil
+}
+
+// leaseTime reads the server's lease time through conn and s at bring-up.
+func (c *Client) leaseTime(ctx context.Context, conn *rpc.Conn, s *session) (time.Duration, error) {
+	res, err := c.compoundOn(ctx, conn, s, rpc.Root, putFH(nil), getattr(FSAttrRequest))
+	if err != nil {
+		return 0, err
+	}
+	f, err := fattrAt(res, 1)
+	if err != nil {
+		return 0, err
+	}
+	fa, err := DecodeFSAttr(f)
+	if err != nil {
+		return 0, err
+	}
+	if fa.LeaseTime == 0 {
+		return 90 * time.Second, nil
+	}
+	return time.Duration(fa.LeaseTime) * time.Second, nil
 }
 
 // renewLease keeps the client's lease alive while no other request is being
@@ -149,10 +152,10 @@ func (c *Client) renewLease() {
 		if time.Since(time.Unix(0, c.lastSent.Load())) < every {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), every)
+		ctx, cancel := context.WithTimeout(c.base, every)
 		_, err := c.compound(ctx, rpc.Root)
 		cancel()
-		if err != nil {
+		if err != nil && c.base.Err() == nil {
 			c.log.Warn("lease renewal failed", zap.Error(err))
 		}
 	}
@@ -161,14 +164,29 @@ func (c *Client) renewLease() {
 // destroy ends the session and the client id (RFC 8881 sections 18.37 and
 // 18.50). The server would expire them after a lease anyway; destroying
 // them at once frees its resources and tells it no reclaim will follow.
-func (c *Client) destroy(ctx context.Context) error {
-	if _, err := c.plainCompound(ctx, &nfsv4.NfsArgop4_OP_DESTROY_SESSION{
-		OpdestroySession: nfsv4.DestroySession4args{DsaSessionid: c.sessionID},
-	}); err != nil {
+func (c *Client) destroy(ctx context.Context, conn *rpc.Conn) error {
+	s := c.sess.Load()
+	// Behind SEQUENCE, DESTROY_SESSION works on any connection (RFC 8881
+	// section 18.37.3); alone it needs one explicitly bound to the session,
+	// which a connection made by reconnect may not count as for every
+	// server.
+	_, err := c.compoundOn(ctx, conn, s, rpc.Root, &nfsv4.NfsArgop4_OP_DESTROY_SESSION{
+		OpdestroySession: nfsv4.DestroySession4args{DsaSessionid: s.id},
+	})
+	var nerr *Error
+	if errors.As(err, &nerr) && nerr.Status == nfsv4.NFS4ERR_CONN_NOT_BOUND_TO_SESSION {
+		// ganesha keeps a bounded list of a session's connections and
+		// stops adding to it after many reconnects, then refuses
+		// DESTROY_SESSION. Nothing is lost: the server expires the
+		// session and client id after one lease.
+		c.log.Info("server refused DESTROY_SESSION on this connection; it will expire the session after its lease", zap.Error(err))
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("nfsclient: DESTROY_SESSION: %w", err)
 	}
-	if _, err := c.plainCompound(ctx, &nfsv4.NfsArgop4_OP_DESTROY_CLIENTID{
-		OpdestroyClientid: nfsv4.DestroyClientid4args{DcaClientid: c.clientID},
+	if _, err := c.plainCompound(ctx, conn, &nfsv4.NfsArgop4_OP_DESTROY_CLIENTID{
+		OpdestroyClientid: nfsv4.DestroyClientid4args{DcaClientid: s.clientID},
 	}); err != nil {
 		return fmt.Errorf("nfsclient: DESTROY_CLIENTID: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -48,6 +50,8 @@ type Conn struct {
 	err     error // why the connection ended; non-nil once it has
 
 	done chan struct{} // closed when the reader has exited and pending is failed
+
+	lastRecv atomic.Int64 // unix nanos of the last complete record read
 }
 
 // NewConn takes ownership of nc and starts reading replies from it.
@@ -65,8 +69,27 @@ func NewConn(nc net.Conn, o Options) *Conn {
 		pending: make(map[uint32]chan Reply),
 		done:    make(chan struct{}),
 	}
+	c.lastRecv.Store(time.Now().UnixNano())
 	go c.readLoop()
 	return c
+}
+
+// LastReceive is when the last complete record arrived (or the Conn was
+// made). A connection with calls pending and nothing received for long is
+// stalled; the owner decides when to give up on it.
+func (c *Conn) LastReceive() time.Time { return time.Unix(0, c.lastRecv.Load()) }
+
+// Pending is the number of calls waiting for a reply.
+func (c *Conn) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
+}
+
+// Fail ends the connection with err as the cause (for example a
+// heartbeat that went unanswered); pending calls fail with it.
+func (c *Conn) Fail(err error) {
+	c.fail(fmt.Errorf("%w: %v", ErrConnClosed, err))
 }
 
 // Send writes an encoded call record (from Program.EncodeCall) and returns
@@ -169,6 +192,7 @@ func (c *Conn) readLoop() {
 			c.fail(fmt.Errorf("%w: read: %v", ErrConnClosed, err))
 			break
 		}
+		c.lastRecv.Store(time.Now().UnixNano())
 		if len(rec) < 8 {
 			c.fail(fmt.Errorf("%w: %d-byte record from server", ErrConnClosed, len(rec)))
 			break
