@@ -1,0 +1,248 @@
+package fallback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/sys/unix"
+
+	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
+	"github.com/efs-fuse/efs-fuse/internal/localtarget"
+	"github.com/efs-fuse/efs-fuse/internal/mountopts"
+	"github.com/efs-fuse/efs-fuse/internal/testtarget"
+	"github.com/efs-fuse/efs-fuse/nfsclient"
+	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
+)
+
+// helperEnv makes the test binary act as `efs-fuse tunnel`: the mount flow
+// starts it as its tunnel, so the real RunTunnel runs in a real detached
+// child process from the argv the state file records.
+const helperEnv = "EFS_FUSE_FALLBACK_TEST_TUNNEL"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "1" {
+		os.Exit(runHelperTunnel(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+func runHelperTunnel(args []string) int {
+	if len(args) == 0 || args[0] != "tunnel" {
+		fmt.Fprintf(os.Stderr, "helper: want tunnel ARGS, got %q\n", args)
+		return 2
+	}
+	var o TunnelOptions
+	fs := pflag.NewFlagSet("tunnel", pflag.ContinueOnError)
+	TunnelFlags(fs, &o)
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	log, closeLog, err := NewTunnelLogger(o, 1<<20, 2)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer closeLog()
+	if err := RunTunnel(context.Background(), o, log); err != nil {
+		log.Error(err.Error())
+		return 1
+	}
+	return 0
+}
+
+type flowEnv struct {
+	tgt      *localtarget.Target
+	req      *mountopts.MountRequest
+	m        *Mounter
+	stateDir string
+	logs     *observer.ObservedLogs
+}
+
+// newFlow prepares a TLS mount request for a local target, with the test
+// binary as the tunnel executable and the exec of mount.nfs4 scripted.
+func newFlow(t *testing.T, exec ExecFunc) *flowEnv {
+	t.Helper()
+	t.Setenv(helperEnv, "1") // inherited by the tunnel child only; TestMain already ran
+	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = t.TempDir() })
+	stateDir := filepath.Join(t.TempDir(), "run-efs")
+	req := request(t, "tls,fallback,cafile="+tgt.CAFile()+",mounttargetip=127.0.0.1")
+	req.MountPoint = t.TempDir()
+	req.StateDir = stateDir
+	req.FSID = localtarget.DefaultFSID
+	req.Target = mountopts.Target{DNSName: tgt.ServerName(), ServerName: tgt.ServerName(), DialAddr: tgt.Addr(), Region: "us-east-1"}
+	cfg := efsconfig.Default()
+	base := freeRange(t, 8)
+	cfg.Mount.PortRangeLowerBound, cfg.Mount.PortRangeUpperBound = base, base+8
+	req.Config = cfg
+	core, logs := observer.New(zapcore.DebugLevel)
+	req.Logger = zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Mounter{Exe: exe, Exec: exec, Retry: Retry{Sleep: func(context.Context) {}}}
+	return &flowEnv{tgt: tgt, req: req, m: m, stateDir: stateDir, logs: logs}
+}
+
+// kernelLike stands in for mount.nfs4: it checks the argv and does what the
+// kernel client does at mount time, an NFSv4.1 session over plain TCP to
+// 127.0.0.1:port, looking up the path.
+func kernelLike(t *testing.T, gotPort *int) ExecFunc {
+	return func(ctx context.Context, argv []string) (string, error) {
+		opts := argv[len(argv)-1]
+		i := strings.LastIndex(opts, ",port=")
+		if argv[0] != "mount.nfs4" || argv[1] != "127.0.0.1:/" || i < 0 {
+			return "bad argv", fmt.Errorf("unexpected argv %q", argv)
+		}
+		port, _ := strconv.Atoi(opts[i+len(",port="):])
+		*gotPort = port
+		c, err := nfsclient.Dial(ctx, nfsclient.Config{
+			Dial: func(ctx context.Context) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			},
+			OwnerID: "fallback-test/" + t.Name(),
+		})
+		if err != nil {
+			return "mount.nfs4: Connection reset by peer", err
+		}
+		defer c.Close(context.Background())
+		_, _, err = c.LookupPath(ctx, rpc.Root, "/")
+		return "", err
+	}
+}
+
+func TestMountFlowWithRealTunnel(t *testing.T) {
+	var port int
+	e := newFlow(t, kernelLike(t, &port))
+	if err := e.m.Mount(context.Background(), e.req); err != nil {
+		t.Fatalf("Mount: %v", err)
+	}
+	want := "Successfully mounted " + e.req.Target.DNSName + " at " + e.req.MountPoint
+	if e.logs.FilterMessage(want).Len() != 1 {
+		t.Errorf("log lacks %q", want)
+	}
+	name := StateFileName(e.req.FSID, e.req.MountPoint, port)
+	st, err := ReadState(filepath.Join(e.stateDir, name))
+	if err != nil {
+		t.Fatalf("state file: %v", err)
+	}
+	t.Cleanup(func() { stopPID(t, st.PID) })
+	if _, err := os.Stat(filepath.Join(e.stateDir, "~"+name)); !os.IsNotExist(err) {
+		t.Errorf("temporary state file left behind: %v", err)
+	}
+	if st.Port != port || st.PID <= 0 || st.Mode != ModeTunnel || st.FSID != localtarget.DefaultFSID || st.MountPoint != e.req.MountPoint {
+		t.Errorf("state = %+v", st)
+	}
+	if !strings.Contains(strings.Join(st.Cmd, " "), " tunnel --listen 127.0.0.1:"+strconv.Itoa(port)+" --target "+e.tgt.Addr()) {
+		t.Errorf("state cmd %q does not restart the tunnel", st.Cmd)
+	}
+	// The tunnel is in its own session, detached from ours.
+	if sid, err := unix.Getsid(st.PID); err != nil || sid != st.PID {
+		t.Errorf("tunnel session id %d (%v), want its own (%d)", sid, err, st.PID)
+	}
+	// A second mount of the same target on another mount point takes another port.
+	var port2 int
+	e.req.MountPoint = t.TempDir()
+	e.m.Exec = kernelLike(t, &port2)
+	if err := e.m.Mount(context.Background(), e.req); err != nil {
+		t.Fatalf("second Mount: %v", err)
+	}
+	st2, err := ReadState(filepath.Join(e.stateDir, StateFileName(e.req.FSID, e.req.MountPoint, port2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopPID(t, st2.PID) })
+	if port2 == port {
+		t.Errorf("second mount reused port %d", port)
+	}
+	// SIGTERM (what the watchdog sends after unmount) ends the tunnel.
+	stopPID(t, st.PID)
+}
+
+func TestMountFlowFailureCleansUp(t *testing.T) {
+	var pid int
+	e := newFlow(t, nil)
+	e.m.Exec = func(ctx context.Context, argv []string) (string, error) {
+		pid = tunnelPIDFromTemp(t, e.stateDir)
+		return "mount.nfs4: access denied by server", errors.New("exit status 32")
+	}
+	err := e.m.Mount(context.Background(), e.req)
+	if err == nil || !strings.Contains(err.Error(), "Failed to mount") {
+		t.Fatalf("Mount = %v, want the mount.nfs4 failure", err)
+	}
+	if pid <= 0 {
+		t.Fatal("no tunnel was running during mount.nfs4")
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("tunnel %d still exists after the failed mount (kill 0: %v)", pid, err)
+	}
+	assertNoClaims(t, e.stateDir)
+}
+
+func TestMountFlowTunnelDiesEarly(t *testing.T) {
+	e := newFlow(t, func(context.Context, []string) (string, error) {
+		return "", errors.New("mount.nfs4 must not run without a tunnel")
+	})
+	e.req.Target.DialAddr = "no-port" // the tunnel refuses this address and exits
+	err := e.m.Mount(context.Background(), e.req)
+	if err == nil || !strings.Contains(err.Error(), "tunnel process exited before accepting") {
+		t.Fatalf("Mount = %v", err)
+	}
+	assertNoClaims(t, e.stateDir)
+}
+
+// tunnelPIDFromTemp reads the tunnel pid from the one ~ state file in dir.
+func tunnelPIDFromTemp(t *testing.T, dir string) int {
+	matches, _ := filepath.Glob(filepath.Join(dir, "~fs-*"))
+	if len(matches) != 1 {
+		t.Errorf("temp state files during mount: %v, want one", matches)
+		return 0
+	}
+	st, err := ReadState(matches[0])
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	return st.PID
+}
+
+// stopPID sends SIGTERM and waits for the tunnel to exit (it is our child).
+func stopPID(t *testing.T, pid int) {
+	t.Helper()
+	p := &process{pid: pid}
+	start := time.Now()
+	if err := p.Stop(); err != nil {
+		t.Errorf("stop tunnel: %v", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Errorf("tunnel took %v to stop on SIGTERM", time.Since(start))
+	}
+}
+
+// assertNoClaims checks that no state file (final or ~) is left to claim a
+// port. The tunnel log stays, for the diagnosis the error points to.
+func assertNoClaims(t *testing.T, dir string) {
+	t.Helper()
+	claimed, err := claimedPorts(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(claimed) != 0 {
+		t.Errorf("state files left after a failed mount: %v", claimed)
+	}
+}

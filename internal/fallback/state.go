@@ -1,0 +1,138 @@
+package fallback
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// tempPrefix marks a state file being set up: it claims its port while the
+// mount is in progress and is renamed to the final name once mounted.
+const tempPrefix = "~"
+
+// ModeTunnel is State.Mode for port-based mounts.
+const ModeTunnel = "tunnel"
+
+// State is a tunnel mount's state file, the helper's fields plus ours. The
+// watchdog reads it to supervise the tunnel: restart Cmd when PID is gone,
+// stop PID once MountPoint is unmounted, delete Files with it.
+type State struct {
+	// PID is the tunnel process (0 in a ~ file before the tunnel started).
+	PID int `json:"pid"`
+	// Cmd is the tunnel's argv; running it again restarts the tunnel on the
+	// same port with the same verification.
+	Cmd []string `json:"cmd"`
+	// Files are other files that belong to this mount (tunnel log,
+	// certificates made for it) and go with the state file.
+	Files []string `json:"files"`
+	// MountTime is seconds since the epoch, as the helper's time.time().
+	MountTime  float64 `json:"mount_time"`
+	MountPoint string  `json:"mountpoint"`
+	FSID       string  `json:"fsId"`
+	Region     string  `json:"region,omitempty"`
+	// Ours: how the mount is reached and served.
+	Mode    string `json:"mode"`
+	DNSName string `json:"dnsName"`
+	Port    int    `json:"port"`
+	// Client certificate files the tunnel presents ("" = none); re-read by
+	// the tunnel on SIGHUP after the watchdog renews them.
+	Certificate string `json:"certificate,omitempty"`
+	PrivateKey  string `json:"privateKey,omitempty"`
+	AccessPoint string `json:"accessPoint,omitempty"`
+	UseIAM      bool   `json:"useIam,omitempty"`
+}
+
+// StateFileName is the helper's name for a mount's state file:
+// fs-id.<mount point with / as ., leading dots stripped>.<port>, e.g.
+// fs-deadbeef.mnt.efs.20407 for /mnt/efs.
+func StateFileName(fsID, mountPoint string, port int) string {
+	mp := strings.TrimLeft(strings.ReplaceAll(filepath.Clean(mountPoint), "/", "."), ".")
+	return fmt.Sprintf("%s.%s.%d", fsID, mp, port)
+}
+
+// WriteState writes s to dir/name atomically (a temporary file renamed over
+// it), mode 0600: it names key files and the command that runs the tunnel.
+func WriteState(dir, name string, s *State) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state file %s: %w", name, err)
+	}
+	path := filepath.Join(dir, name)
+	// The temporary name starts with "." and does not end in .<port>, so a
+	// concurrent port selection never mistakes it for a claim.
+	tmp, err := os.CreateTemp(dir, ".tmp-state-*")
+	if err != nil {
+		return fmt.Errorf("write state file %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write state file %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write state file %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write state file %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write state file %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadState reads one state file. A malformed file is an error naming it.
+func ReadState(path string) (*State, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("state file %s is malformed: %w", path, err)
+	}
+	if s.PID < 0 || s.MountPoint == "" || len(s.Cmd) == 0 {
+		return nil, fmt.Errorf("state file %s is malformed: it needs pid, cmd and mountpoint", path)
+	}
+	return &s, nil
+}
+
+// StateEntry is a state file found by ListStates.
+type StateEntry struct {
+	Path  string
+	State *State // nil when Err is set
+	Err   error
+	Temp  bool // a ~ file: a mount in progress (or one that crashed mid-way)
+}
+
+// ListStates reads every tunnel state file in dir (for the watchdog). Files
+// of other modes are skipped; malformed ones are returned with Err set, so
+// one bad file does not hide the others.
+func ListStates(dir string) ([]StateEntry, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state directory: %w", err)
+	}
+	var out []StateEntry
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(strings.TrimPrefix(name, tempPrefix), "fs-") {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		s, err := ReadState(path)
+		if err == nil && s.Mode != ModeTunnel {
+			continue
+		}
+		out = append(out, StateEntry{Path: path, State: s, Err: err, Temp: strings.HasPrefix(name, tempPrefix)})
+	}
+	return out, nil
+}

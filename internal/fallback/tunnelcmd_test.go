@@ -1,0 +1,152 @@
+package fallback
+
+import (
+	"crypto/tls"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/efs-fuse/efs-fuse/internal/testca"
+)
+
+const serverName = "fs-12345678.efs.us-east-1.amazonaws.com"
+
+func TestTunnelArgvParsesBack(t *testing.T) {
+	in := TunnelOptions{Listen: "127.0.0.1:20407", Target: "10.0.0.1:2049", ServerName: serverName, CAFile: "/ca.pem",
+		Verify: 1, NoCheckHostname: true, IdleTimeout: 90 * time.Second, CertFile: "/c.pem", KeyFile: "/k.pem",
+		LogFile: "/var/log/x.log", LogLevel: "DEBUG"}
+	argv := TunnelArgv("/usr/bin/efs-fuse", in)
+	if argv[0] != "/usr/bin/efs-fuse" || argv[1] != "tunnel" {
+		t.Fatalf("argv = %q", argv)
+	}
+	var out TunnelOptions
+	fs := pflag.NewFlagSet("tunnel", pflag.ContinueOnError)
+	TunnelFlags(fs, &out)
+	if err := fs.Parse(argv[2:]); err != nil {
+		t.Fatal(err)
+	}
+	if out != in {
+		t.Errorf("parsed back %+v\nwant %+v", out, in)
+	}
+}
+
+// TestTunnelProcessReloadsOnSIGHUP runs the tunnel as a process and checks
+// which client certificate the target sees before and after SIGHUP.
+func TestTunnelProcessReloadsOnSIGHUP(t *testing.T) {
+	t.Setenv(helperEnv, "1")
+	dir := t.TempDir()
+	ca, err := testca.LoadOrCreate(filepath.Join(dir, "ca"), "test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCert, err := ca.Issue(testca.Leaf{DNSNames: []string{serverName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cns := startCNServer(t, &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientAuth: tls.RequireAnyClientCert})
+	issueClient := func(cn string) (string, string) {
+		c, k, err := ca.IssueFiles(dir, "client", testca.Leaf{CommonName: cn, Client: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, k
+	}
+	certFile, keyFile := issueClient("cert-1")
+	port := freeRange(t, 1)
+	exe, _ := os.Executable()
+	o := TunnelOptions{Listen: "127.0.0.1:" + strconv.Itoa(port), Target: cns.addr, ServerName: serverName,
+		CAFile: ca.CertFile(), Verify: 2, CertFile: certFile, KeyFile: keyFile, LogFile: filepath.Join(dir, "tunnel.log")}
+	tun, err := StartProcess(TunnelArgv(exe, o), o.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopPID(t, tun.Pid()) })
+	if err := waitAccepting(t.Context(), port, tun, o.LogFile); err != nil {
+		t.Fatal(err)
+	}
+	presented := func() string {
+		c, err := net.Dial("tcp", o.Listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case cn := <-cns.seen:
+			return cn
+		case <-time.After(5 * time.Second):
+			t.Fatal("target saw no connection")
+			return ""
+		}
+	}
+	if cn := presented(); cn != "cert-1" {
+		t.Fatalf("presented %q, want cert-1", cn)
+	}
+	issueClient("cert-2") // the watchdog renews the files...
+	if cn := presented(); cn != "cert-1" {
+		t.Fatalf("presented %q before SIGHUP, want cert-1", cn)
+	}
+	if err := syscall.Kill(tun.Pid(), syscall.SIGHUP); err != nil { // ...and signals the tunnel
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		cn := presented()
+		if cn == "cert-2" {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("still presenting %q 3 s after SIGHUP", cn)
+		}
+	}
+	if tun.Exited() {
+		t.Fatal("SIGHUP ended the tunnel")
+	}
+}
+
+type cnServer struct {
+	addr string
+	seen chan string
+}
+
+// startCNServer reports the client certificate CN of each connection.
+func startCNServer(t *testing.T, cfg *tls.Config) *cnServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &cnServer{addr: ln.Addr().String(), seen: make(chan string, 16)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				tc := tls.Server(c, cfg)
+				if tc.Handshake() != nil {
+					return
+				}
+				if pc := tc.ConnectionState().PeerCertificates; len(pc) > 0 {
+					s.seen <- pc[0].Subject.CommonName
+				}
+				_, _ = io.Copy(io.Discard, tc)
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return s
+}
