@@ -30,7 +30,7 @@ type dirHandle struct {
 var _ = (fs.NodeOpendirHandler)((*node)(nil))
 
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	d := &dirHandle{n: n, cred: n.cred(ctx)}
 	if err := d.load(ctx); err != nil {
 		return nil, 0, n.errno(ctx, "READDIR", "", err)
@@ -54,7 +54,7 @@ const dots = 2
 var _ = (fs.FileReaddirenter)((*dirHandle)(nil))
 
 func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	i := d.pos
@@ -84,7 +84,7 @@ var _ = (fs.FileSeekdirer)((*dirHandle)(nil))
 // Seekdir moves to an offset handed out by Readdirent (the index of the
 // next entry); offset 0 is rewinddir, which reads the directory again.
 func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if off == 0 {
@@ -103,7 +103,7 @@ var _ = (fs.FileLookuper)((*dirHandle)(nil))
 // its READDIR attributes; without a file handle in them it falls back to
 // LOOKUP.
 func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	d.mu.Lock()
 	var e *nfsclient.DirEntry
 	if i := d.last - dots; i >= 0 && i < len(d.entries) && d.entries[i].Name == name {

@@ -22,14 +22,26 @@ type fileHandle struct {
 	n       *node
 	st      *openState
 	cred    rpc.Cred
-	stateid nfsclient.Stateid // I/O stateid (seqid 0) of st
 
 	mu          sync.Mutex      // guards flockOwners
 	flockOwners map[uint64]bool // see noteFlock
 }
 
 func newFileHandle(n *node, st *openState, cred rpc.Cred) *fileHandle {
-	return &fileHandle{n: n, st: st, cred: cred, stateid: st.ioStateid()}
+	return &fileHandle{n: n, st: st, cred: cred}
+}
+
+// ioStateid is the stateid for this handle's I/O, read at each call: state
+// recovery after a server restart replaces it.
+func (h *fileHandle) ioStateid() nfsclient.Stateid { return h.st.ioStateid() }
+
+// lostErrno is EIO when the handle's open state could not be recovered
+// after a server restart: that handle fails, every other one carries on.
+func (h *fileHandle) lostErrno() syscall.Errno {
+	if h.st.lost.Load() {
+		return syscall.EIO
+	}
+	return 0
 }
 
 // releaseTimeout bounds the COMMIT and CLOSE of a release: the kernel does
@@ -42,13 +54,16 @@ var _ = (fs.FileReader)((*fileHandle)(nil))
 // return short reads before EOF). Read-ahead is the kernel's (MaxReadAhead,
 // MaxBackground); a user-space prefetcher would go here.
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	ctx = uninterruptible(ctx)
+	if e := h.lostErrno(); e != 0 {
+		return nil, e
+	}
+	ctx = opContext(ctx)
 	fsys := h.n.fsys
 	fh := h.n.getFH()
 	total := 0
 	for total < len(dest) {
 		end := min(len(dest), total+fsys.maxIO)
-		n, eof, err := fsys.sess.Read(ctx, h.cred, fh, h.stateid, uint64(off)+uint64(total), dest[total:end])
+		n, eof, err := fsys.sess.Read(ctx, h.cred, fh, h.ioStateid(), uint64(off)+uint64(total), dest[total:end])
 		if err != nil {
 			return nil, h.n.errno(ctx, "READ", "", err)
 		}
@@ -63,8 +78,11 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 var _ = (fs.FileWriter)((*fileHandle)(nil))
 
 func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	ctx = uninterruptible(ctx)
-	n, err := h.n.wb.write(ctx, h.cred, h.n, h.stateid, data, uint64(off))
+	if e := h.lostErrno(); e != 0 {
+		return 0, e
+	}
+	ctx = opContext(ctx)
+	n, err := h.n.wb.write(ctx, h.cred, h.n, h.ioStateid(), data, uint64(off))
 	if err != nil && n == 0 {
 		return 0, h.n.errno(ctx, "WRITE", "", err)
 	}
@@ -76,7 +94,10 @@ var _ = (fs.FileFlusher)((*fileHandle)(nil))
 // Flush runs at every close(2): COMMIT, so that close reports a lost
 // write, as close-to-open consistency and NFS practice expect.
 func (h *fileHandle) Flush(ctx context.Context) syscall.Errno {
-	ctx = uninterruptible(ctx)
+	if e := h.lostErrno(); e != 0 {
+		return e
+	}
+	ctx = opContext(ctx)
 	if err := h.n.wb.commit(ctx, h.cred, h.n); err != nil {
 		return h.n.errno(ctx, "COMMIT", "", err)
 	}
@@ -88,7 +109,7 @@ var _ = (fs.FileFsyncer)((*fileHandle)(nil))
 // Fsync succeeds only once COMMIT returned the verifier of every kept
 // write, or the writes it lost were sent again with FILE_SYNC.
 func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	return h.Flush(ctx)
 }
 
@@ -113,6 +134,6 @@ func (h *fileHandle) Release(_ context.Context) syscall.Errno {
 var _ = (fs.FileGetattrer)((*fileHandle)(nil))
 
 func (h *fileHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	return h.n.Getattr(ctx, h, out)
 }

@@ -31,6 +31,7 @@ type lockState struct {
 	// and guards stateid; held across those RPCs.
 	mu      sync.Mutex
 	stateid *nfsclient.Stateid // nil until the first granted LOCK
+	held    heldRanges         // what this owner holds, to re-take after a server restart
 }
 
 // lockFor returns the lock state of FUSE lock owner on st.
@@ -89,6 +90,7 @@ func (h *fileHandle) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 			return err
 		}
 		ls.stateid = &sid
+		ls.held.remove(off, length)
 		return nil
 	}
 	args := nfsclient.LockArgs{Type: lockType(lk.Typ, block), Offset: off, Length: length}
@@ -98,7 +100,7 @@ func (h *fileHandle) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 		// Seqid 0 ("current", section 8.2.2) rather than the exact
 		// one: reading that would need st.mu, which close holds while
 		// it takes ls.mu (lock order st.mu, then ls.mu).
-		args.OpenStateid = h.stateid
+		args.OpenStateid = h.ioStateid()
 		args.Owner = ls.owner
 	}
 	sid, err := sess.Lock(ctx, h.cred, fh, args)
@@ -106,13 +108,14 @@ func (h *fileHandle) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 		return err
 	}
 	ls.stateid = &sid
+	ls.held.add(lockType(lk.Typ, false), off, length)
 	return nil
 }
 
 var _ = (fs.FileSetlker)((*fileHandle)(nil))
 
 func (h *fileHandle) Setlk(ctx context.Context, owner uint64, lk *fuse.FileLock, flags uint32) syscall.Errno {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	h.noteFlock(owner, flags)
 	return h.n.errno(ctx, "LOCK", "", h.setlk(ctx, owner, lk, false))
 }
@@ -178,7 +181,7 @@ var _ = (fs.FileSetlkwer)((*fileHandle)(nil))
 // interrupted (the kernel cancels ctx).
 func (h *fileHandle) Setlkw(ctx context.Context, owner uint64, lk *fuse.FileLock, flags uint32) syscall.Errno {
 	h.noteFlock(owner, flags)
-	rpcCtx := uninterruptible(ctx)
+	rpcCtx := opContext(ctx)
 	delay := lockPollMin
 	for {
 		err := h.setlk(rpcCtx, owner, lk, true)
@@ -202,7 +205,7 @@ var _ = (fs.FileGetlker)((*fileHandle)(nil))
 // Getlk tests with LOCKT. The holder's pid is unknown (it may be on
 // another machine), so a conflict reports pid 0.
 func (h *fileHandle) Getlk(ctx context.Context, owner uint64, lk *fuse.FileLock, flags uint32, out *fuse.FileLock) syscall.Errno {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	off, length := lockRange(lk)
 	ls := h.st.lockFor(owner)
 	c, err := h.n.fsys.sess.TestLock(ctx, h.cred, h.n.getFH(), lockType(lk.Typ, false), off, length, ls.owner)

@@ -16,7 +16,7 @@ import (
 var _ = (fs.NodeMkdirer)((*node)(nil))
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	m := mode & 0o7777
 	fh, a, err := n.fsys.sess.Create(ctx, n.cred(ctx), n.getFH(), name, nfsclient.CreateDir, "", nfsclient.SetAttr{Mode: &m})
 	if err != nil {
@@ -28,7 +28,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 var _ = (fs.NodeSymlinker)((*node)(nil))
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	fh, a, err := n.fsys.sess.Create(ctx, n.cred(ctx), n.getFH(), name, nfsclient.CreateSymlink, target, nfsclient.SetAttr{})
 	if err != nil {
 		return nil, n.errno(ctx, "CREATE(symlink)", name, err)
@@ -39,7 +39,7 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 var _ = (fs.NodeReadlinker)((*node)(nil))
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	target, err := n.fsys.sess.Readlink(ctx, n.cred(ctx), n.getFH())
 	if err != nil {
 		return nil, staleIsGone(n.errno(ctx, "READLINK", "", err))
@@ -54,7 +54,7 @@ var _ = (fs.NodeMknoder)((*node)(nil))
 // section 5), and EPERM is what mknod(2) reports when "the file system
 // does not support the type of node requested".
 func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	m := mode & 0o7777
 	cred := n.cred(ctx)
 	var kind nfsclient.CreateKind
@@ -86,7 +86,7 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 var _ = (fs.NodeLinker)((*node)(nil))
 
 func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	t, ok := target.(*node)
 	if !ok {
 		return nil, syscall.EXDEV
@@ -102,14 +102,14 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 var _ = (fs.NodeUnlinker)((*node)(nil))
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	return n.errno(ctx, "REMOVE", name, n.fsys.sess.Remove(ctx, n.cred(ctx), n.getFH(), name))
 }
 
 var _ = (fs.NodeRmdirer)((*node)(nil))
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	return n.errno(ctx, "REMOVE(dir)", name, n.fsys.sess.Remove(ctx, n.cred(ctx), n.getFH(), name))
 }
 
@@ -128,7 +128,7 @@ var _ = (fs.NodeRenamer)((*node)(nil))
 // is emulated with a LOOKUP of the target first, which is not atomic:
 // another client can create the target between the two RPCs.
 func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	np, ok := newParent.(*node)
 	if !ok {
 		return syscall.EXDEV

@@ -66,14 +66,15 @@ func (n *node) swapChange(c uint64) (same bool) {
 	return same
 }
 
-// uninterruptible keeps a request running when the caller is interrupted.
-// go-fuse cancels the context on any signal, including the SIGURG the Go
-// runtime sends for preemption; an RPC abandoned then may still have run
-// on the server (a CREATE, a RENAME, a WRITE), and reporting EINTR for
-// work that was done is worse than finishing it. This is the kernel NFS
-// client's "hard" behaviour, recommended for EFS. The one wait a caller
-// can interrupt is a blocking lock (Setlkw).
-func uninterruptible(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+// opContext is the context an NFS request of a FUSE operation runs under.
+// go-fuse cancels it when the caller gets any signal (FUSE_INTERRUPT),
+// including the SIGURG the Go runtime sends its own threads for
+// preemption. nfsclient decides what an interrupt means, as the kernel's
+// "hard" mounts do: a request the server is answering runs to completion
+// (abandoning a CREATE, RENAME or WRITE that may have run, and reporting
+// EINTR for it, is worse than finishing it), while a request waiting for a
+// server that stopped answering ends with EINTR.
+func opContext(ctx context.Context) context.Context { return ctx }
 
 func (n *node) cred(ctx context.Context) rpc.Cred { return n.fsys.creds.of(ctx) }
 
@@ -93,7 +94,7 @@ func (n *node) newChild(ctx context.Context, fh nfsclient.FH, a nfsclient.Attr, 
 var _ = (fs.NodeLookuper)((*node)(nil))
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	fh, a, err := n.fsys.sess.Lookup(ctx, n.cred(ctx), n.getFH(), name)
 	if err != nil {
 		return nil, n.errno(ctx, "LOOKUP", name, err)
@@ -104,7 +105,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 var _ = (fs.NodeGetattrer)((*node)(nil))
 
 func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	a, err := n.fsys.sess.Getattr(ctx, n.cred(ctx), n.getFH())
 	if err != nil {
 		e := n.errno(ctx, "GETATTR", "", err)
@@ -137,7 +138,7 @@ var _ = (fs.NodeSetattrer)((*node)(nil))
 // 8881 section 18.30). Uncommitted writes are committed first, so a
 // resend after a server restart cannot grow the file back.
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	s := setAttrOf(in)
 	cred := n.cred(ctx)
 	if s == (nfsclient.SetAttr{}) {
@@ -149,7 +150,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 			return n.errno(ctx, "COMMIT", "", err)
 		}
 		if h, ok := f.(*fileHandle); ok {
-			stateid = h.stateid
+			stateid = h.ioStateid()
 		} else {
 			stateid = n.anyOpenStateid()
 		}
@@ -183,7 +184,7 @@ var _ = (fs.NodeAccesser)((*node)(nil))
 // default_permissions). F_OK needs no RPC: the kernel already found the
 // node.
 func (n *node) Access(ctx context.Context, mask uint32) syscall.Errno {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	isDir := n.StableAttr().Mode&syscall.S_IFMT == syscall.S_IFDIR
 	var want uint32
 	if mask&4 != 0 { // R_OK
@@ -227,7 +228,7 @@ const syntheticFiles = 1 << 40
 var _ = (fs.NodeStatfser)((*node)(nil))
 
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	a, err := n.fsys.sess.FSAttr(ctx, n.cred(ctx), n.getFH())
 	if err != nil {
 		return n.errno(ctx, "GETATTR(fs)", "", err)
@@ -279,7 +280,7 @@ var _ = (fs.NodeOpener)((*node)(nil))
 // seen at the previous open: if another client (or we) changed the file,
 // the kernel drops its cached pages.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	cred := n.cred(ctx)
 	st, a, err := n.acquireOpen(ctx, cred, shareAccess(flags))
 	if err != nil {
@@ -319,7 +320,7 @@ var _ = (fs.NodeCreater)((*node)(nil))
 // reply cannot turn into a false EEXIST; anything else is UNCHECKED4, with
 // size 0 for O_TRUNC.
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	ctx = uninterruptible(ctx)
+	ctx = opContext(ctx)
 	cred := n.cred(ctx)
 	m := mode & 0o7777
 	args := nfsclient.OpenArgs{
@@ -345,7 +346,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if args.Create == nfsclient.Exclusive && (len(res.AttrSet) < 2 || res.AttrSet[1]&modeAttrBit == 0) {
 		// The server kept the verifier where the mode would go; set
 		// the mode now, as section 18.16.3 asks.
-		if a, err := n.fsys.sess.Setattr(ctx, cred, res.FH, h.stateid, nfsclient.SetAttr{Mode: &m}); err == nil {
+		if a, err := n.fsys.sess.Setattr(ctx, cred, res.FH, h.ioStateid(), nfsclient.SetAttr{Mode: &m}); err == nil {
 			fillAttr(a, &out.Attr)
 		}
 	}

@@ -44,6 +44,10 @@ type openState struct {
 	// state for I/O (with seqid 0, see ioStateid) and never changes
 	// while the state lives. Atomic so handles read it without locks.
 	other atomic.Pointer[[12]byte]
+
+	// lost is set when recovery after a server restart could not
+	// re-open this state: its handles then fail with EIO (see reclaim.go).
+	lost atomic.Bool
 }
 
 // ioStateid returns the stateid for READ, WRITE, SETATTR and LOCK. Its

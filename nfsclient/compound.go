@@ -47,6 +47,8 @@ func (c *Client) compound(ctx context.Context, cred rpc.Cred, ops ...nfsv4.NfsAr
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
 		defer cancel()
 	}
+	ctx, done := c.interruptible(ctx)
+	defer done()
 	backoff := 10 * time.Millisecond
 	for {
 		epoch := c.recoveries.Load()
@@ -126,6 +128,58 @@ func (c *Client) compoundOnce(ctx context.Context, cred rpc.Cred, ops []nfsv4.Nf
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// interruptPoll is how often an interrupted caller rechecks whether the
+// server stopped answering.
+const interruptPoll = 100 * time.Millisecond
+
+// interruptible derives the context an operation waits under. Like a
+// kernel "hard" mount, a caller's cancellation (a signal to a process in a
+// FUSE request) ends the wait only while the server is not answering: a
+// request that is being served finishes, since reporting EINTR for a
+// CREATE or RENAME that ran anyway is worse than a short wait. Deadlines
+// (the soft-mount Timeout) always apply. The returned cancel must be
+// called when the operation ends.
+func (c *Client) interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
+	ictx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	if d, ok := ctx.Deadline(); ok {
+		var cancelDeadline context.CancelFunc
+		var dctx context.Context
+		dctx, cancelDeadline = context.WithDeadline(ictx, d)
+		ictx = dctx
+		prev := cancel
+		cancel = func(err error) { cancelDeadline(); prev(err) }
+	}
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return // ictx has the same deadline
+		}
+		t := time.NewTicker(interruptPoll)
+		defer t.Stop()
+		for {
+			if c.stalled() {
+				cancel(context.Canceled)
+				return
+			}
+			select {
+			case <-ictx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return ictx, func() { stop(); cancel(nil) }
+}
+
+// stalled reports that requests cannot currently be answered: no
+// connection (reconnecting), or requests pending on one that has been
+// silent for a heartbeat.
+func (c *Client) stalled() bool {
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	return conn == nil || (conn.Pending() > 0 && time.Since(conn.LastReceive()) > c.cfg.Heartbeat)
 }
 
 func (c *Client) encodeCompound(s *session, g slotGrant, cred rpc.Cred, ops []nfsv4.NfsArgop4) ([]byte, error) {

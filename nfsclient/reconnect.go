@@ -175,3 +175,15 @@ func (c *Client) heartbeat() {
 		}
 	}
 }
+
+// ForceReconnect replaces the current connection as if it had been lost
+// (a supervisor that found the mount unresponsive asks for this). In-flight
+// requests are resent on the new connection.
+func (c *Client) ForceReconnect(reason string) {
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn != nil {
+		c.connLost(conn, fmt.Errorf("%w: %s", rpc.ErrConnClosed, reason))
+	}
+}

@@ -95,17 +95,26 @@ func (r *Reclaimer) ReclaimOpen(ctx context.Context, cred rpc.Cred, fh FH, owner
 	return ok.Resok4.Stateid, nil
 }
 
-// ReclaimLock re-takes a byte-range lock for lock-owner owner under the
-// reclaimed open stateid, with reclaim set during grace (falling back to an
-// ordinary LOCK when the server has no grace for us).
-func (r *Reclaimer) ReclaimLock(ctx context.Context, cred rpc.Cred, fh FH, owner []byte, typ LockType, off, length uint64, open Stateid, old Stateid) (Stateid, error) {
+// ReclaimLock re-takes one byte-range lock (a.Type, a.Offset, a.Length)
+// for lock-owner a.Owner: the owner's first lock on the file goes under the
+// reclaimed open stateid (a.OpenStateid), later ones under the lock stateid
+// the first returned (a.LockStateid). It sets reclaim during grace and
+// falls back to an ordinary LOCK when the server has no grace for us; a
+// conflicting lock taken by someone else meanwhile gives LockDeniedError.
+// old is the lock stateid before the restart.
+func (r *Reclaimer) ReclaimLock(ctx context.Context, cred rpc.Cred, fh FH, a LockArgs, old Stateid) (Stateid, error) {
 	lock := func(reclaim bool) ([]nfsv4.NfsResop4, error) {
+		var locker nfsv4.Locker4
+		if a.LockStateid != nil {
+			locker = &nfsv4.Locker4_FALSE{LockOwner: nfsv4.ExistLockOwner4{LockStateid: *a.LockStateid}}
+		} else {
+			locker = &nfsv4.Locker4_TRUE{OpenOwner: nfsv4.OpenToLockOwner4{
+				OpenStateid: a.OpenStateid,
+				LockOwner:   nfsv4.StateOwner4{Clientid: r.s.clientID, Owner: a.Owner},
+			}}
+		}
 		return r.c.compoundOn(ctx, r.conn, r.s, cred, putFH(fh), &nfsv4.NfsArgop4_OP_LOCK{Oplock: nfsv4.Lock4args{
-			Locktype: typ, Reclaim: reclaim, Offset: off, Length: length,
-			Locker: &nfsv4.Locker4_TRUE{OpenOwner: nfsv4.OpenToLockOwner4{
-				OpenStateid: open,
-				LockOwner:   nfsv4.StateOwner4{Clientid: r.s.clientID, Owner: owner},
-			}},
+			Locktype: a.Type, Reclaim: reclaim, Offset: a.Offset, Length: a.Length, Locker: locker,
 		}})
 	}
 	res, err := lock(true)

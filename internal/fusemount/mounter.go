@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -50,8 +51,18 @@ func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready f
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	host, _ := os.Hostname()
+	// The filesystem exists only after the session does, but recovery
+	// must reach its open files: the hook looks it up when it runs.
+	var fsrv atomic.Pointer[fusefs.Server]
 	client, err := nfsclient.Dial(cctx, nfsclient.Config{
-		Dial: dial,
+		Dial:    dial,
+		Timeout: softTimeout(req.Options.Settings()),
+		Reclaim: func(ctx context.Context, r *nfsclient.Reclaimer) error {
+			if s := fsrv.Load(); s != nil {
+				return s.Reclaim(ctx, r)
+			}
+			return nil
+		},
 		// Stable across restarts of the same mount, distinct between
 		// mounts, so the server drops a crashed predecessor's state.
 		OwnerID: fmt.Sprintf("efs-fuse/%s/%s/%s", host, req.FSID, req.MountPoint),
@@ -73,6 +84,7 @@ func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready f
 	if err != nil {
 		return err
 	}
+	fsrv.Store(srv)
 	ready()
 
 	done := make(chan struct{})
@@ -154,6 +166,17 @@ func fuseOptions(req *mountopts.MountRequest, s *nfsclient.Client, fh nfsclient.
 		fo.AttrTimeout, fo.EntryTimeout = &t, &t
 	}
 	return fo
+}
+
+// softTimeout is how long one operation may take on a `soft` mount before
+// it fails with EIO: the NFS client's major timeout, timeo x (retrans+1)
+// (timeo is in tenths of a second). A `hard` mount (the default) waits
+// forever, as EFS recommends.
+func softTimeout(s mountopts.NFSSettings) time.Duration {
+	if s.Hard {
+		return 0
+	}
+	return s.Timeo * time.Duration(s.Retrans+1)
 }
 
 // MountCred is the identity of the mounting process. Root mounts send each

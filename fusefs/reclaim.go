@@ -1,0 +1,73 @@
+package fusefs
+
+import (
+	"context"
+
+	"go.uber.org/zap"
+
+	"github.com/efs-fuse/efs-fuse/nfsclient"
+)
+
+// Reclaim re-establishes the mount's open files and locks after the server
+// lost them (a restart): nfsclient calls it, through the Config.Reclaim
+// hook, during the server's grace period and before any other request
+// runs. Each NFS OPEN is re-opened with its access, then each lock-owner's
+// ranges are taken again. A file whose state cannot be recovered (removed
+// meanwhile, or a lock someone else took in between) is marked lost: its
+// handles fail with EIO, and the log names it; every other file carries on.
+func (s *Server) Reclaim(ctx context.Context, r *nfsclient.Reclaimer) error {
+	for _, st := range s.fsys.liveOpens() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		st.reclaim(ctx, r)
+	}
+	return nil
+}
+
+func (st *openState) reclaim(ctx context.Context, r *nfsclient.Reclaimer) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.open || st.lost.Load() {
+		return
+	}
+	n := st.n
+	log := n.fsys.log.With(zap.String("file", "/"+n.Path(nil)))
+	sid, err := r.ReclaimOpen(ctx, st.cred, n.getFH(), st.owner, st.access, st.stateid)
+	if err != nil {
+		st.lost.Store(true)
+		log.Error("could not recover an open file after the server restarted; its handles now fail with EIO", zap.Error(err))
+		return
+	}
+	st.stateid = sid
+	other := sid.Other
+	st.other.Store(&other)
+	for _, ls := range st.locks {
+		ls.mu.Lock()
+		ls.reclaim(ctx, r, st, log)
+		ls.mu.Unlock()
+	}
+	log.Info("open file recovered after server restart", zap.Int("lock_owners", len(st.locks)))
+}
+
+// reclaim re-takes every range of one lock-owner. Caller holds st.mu and ls.mu.
+func (ls *lockState) reclaim(ctx context.Context, r *nfsclient.Reclaimer, st *openState, log *zap.Logger) {
+	if ls.stateid == nil || len(ls.held) == 0 {
+		ls.stateid = nil
+		return
+	}
+	old := *ls.stateid
+	var cur *nfsclient.Stateid
+	for _, h := range ls.held {
+		a := nfsclient.LockArgs{Type: h.typ, Offset: h.start, Length: h.length(), OpenStateid: st.stateid, Owner: ls.owner, LockStateid: cur}
+		sid, err := r.ReclaimLock(ctx, st.cred, st.n.getFH(), a, old)
+		if err != nil {
+			st.lost.Store(true)
+			log.Error("could not re-take a lock after the server restarted; the file's handles now fail with EIO",
+				zap.Uint64("offset", h.start), zap.Uint64("length", h.length()), zap.Error(err))
+			return
+		}
+		cur = &sid
+	}
+	ls.stateid = cur
+}
