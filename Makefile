@@ -12,11 +12,15 @@ build:
 deps:
 	bash .ci/install-deps
 
-# The whole suite with the race detector: unit tests, wire tests, and the
-# integration tests against the real local target (nfs-ganesha + TLS front end).
+# The whole suite: unit tests, wire tests and integration tests against the
+# real local target (nfs-ganesha + TLS front end), all with the race
+# detector; then the end-to-end fault tests (hundreds of MiB through FUSE
+# while connections are cut and servers restart) without it.
+E2E := ./internal/e2e/...
 test: build
 	$(GO) vet $(PKGS)
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $$($(GO) list $(PKGS) | grep -v /internal/e2e)
+	$(GO) test -count=1 -timeout 10m $(E2E)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
