@@ -122,7 +122,9 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		// Root mounts are shared by all users, as a kernel NFS mount
 		// is; the server decides permissions, so the kernel must not
 		// (no default_permissions).
-		AllowOther:  os.Geteuid() == 0,
+		// An unprivileged mount acts as its user only, so it must
+		// not let anyone else in.
+		AllowOther:  os.Geteuid() == 0 && !o.Unprivileged,
 		EnableLocks: true,
 		// Root mounts with mount(2) directly; fusermount3 remains the
 		// fallback and the path for unprivileged mounts.

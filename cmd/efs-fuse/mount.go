@@ -55,7 +55,7 @@ func systemDeps() *mountDeps {
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
 		Getenv: os.Getenv,
-		Euid:   os.Geteuid(),
+		Euid:   privilegeEuid(),
 		ReadMountInfo: func() (string, error) {
 			b, err := os.ReadFile("/proc/self/mountinfo")
 			return string(b), err
@@ -234,3 +234,16 @@ func printPlan(w io.Writer, o *mountOptions, r *mountopts.MountRequest) {
 	fmt.Fprintf(w, "  mode:        %s\n", mode)
 	fmt.Fprintf(w, "  nfs options: %s\n", strings.Join(mountopts.NFSOptions(r.Options), ","))
 }
+
+// privilegeEuid is the euid that decides where logs and state go: root of
+// a user namespace (a rootless container) is not root on the host, cannot
+// write /var/log or /var/run, and gets per-user directories like any other
+// unprivileged user.
+func privilegeEuid() int {
+	euid := os.Geteuid()
+	if id, err := fusemount.MountIdentity(); err == nil && euid == 0 && id.Unprivileged {
+		return int(max(id.Cred.UID, 1)) // host root's own namespace still is not the host
+	}
+	return euid
+}
+

@@ -19,7 +19,6 @@ import (
 	"github.com/efs-fuse/efs-fuse/fusefs"
 	"github.com/efs-fuse/efs-fuse/internal/mountopts"
 	"github.com/efs-fuse/efs-fuse/nfsclient"
-	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
 	"github.com/efs-fuse/efs-fuse/tunnel"
 )
 
@@ -47,7 +46,11 @@ func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready f
 	if err != nil {
 		return err
 	}
-	cred := MountCred()
+	id, err := MountIdentity()
+	if err != nil {
+		return fmt.Errorf("Failed to determine the mounting user: %w", err)
+	}
+	cred := id.Cred
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	host, _ := os.Hostname()
@@ -80,7 +83,7 @@ func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready f
 	if rootAttr.Type != nfsclient.TypeDir {
 		return fmt.Errorf("Failed to mount %s:%s: not a directory", req.FSID, req.Path)
 	}
-	srv, err := fusefs.Mount(req.MountPoint, fuseOptions(req, client, rootFH, rootAttr, cred, log))
+	srv, err := fusefs.Mount(req.MountPoint, fuseOptions(req, client, rootFH, rootAttr, id, log))
 	if err != nil {
 		return err
 	}
@@ -142,7 +145,7 @@ func (m Mounter) dialer(req *mountopts.MountRequest, log *zap.Logger) (func(cont
 
 // fuseOptions maps the NFS mount options that mean something in FUSE
 // mode onto the filesystem's options.
-func fuseOptions(req *mountopts.MountRequest, s *nfsclient.Client, fh nfsclient.FH, attr nfsclient.Attr, cred rpc.Cred, log *zap.Logger) fusefs.Options {
+func fuseOptions(req *mountopts.MountRequest, s *nfsclient.Client, fh nfsclient.FH, attr nfsclient.Attr, id Identity, log *zap.Logger) fusefs.Options {
 	set := req.Options.Settings()
 	fo := fusefs.Options{
 		Session:      s,
@@ -150,8 +153,8 @@ func fuseOptions(req *mountopts.MountRequest, s *nfsclient.Client, fh nfsclient.
 		RootAttr:     attr,
 		FSName:       req.FSID + ":" + req.Path,
 		ReadOnly:     set.ReadOnly,
-		Unprivileged: os.Geteuid() != 0,
-		FixedCred:    cred,
+		Unprivileged: id.Unprivileged,
+		FixedCred:    id.Cred,
 		Logger:       log.Named("fuse"),
 	}
 	// Attribute caching: noac turns it off; an explicit actimeo/acregmin
@@ -177,19 +180,6 @@ func softTimeout(s mountopts.NFSSettings) time.Duration {
 		return 0
 	}
 	return s.Timeo * time.Duration(s.Retrans+1)
-}
-
-// MountCred is the identity of the mounting process. Root mounts send each
-// caller's own identity per request; for a non-root mount it is the only
-// identity ever sent (fusefs.Options.Unprivileged).
-func MountCred() rpc.Cred {
-	c := rpc.Cred{UID: uint32(os.Geteuid()), GID: uint32(os.Getegid())}
-	if groups, err := os.Getgroups(); err == nil {
-		for _, g := range groups {
-			c.Groups = append(c.Groups, uint32(g))
-		}
-	}
-	return c
 }
 
 func closeSession(c *nfsclient.Client, log *zap.Logger) {

@@ -1,0 +1,100 @@
+package fusemount
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
+)
+
+// Identity is who the mount's requests may claim to be.
+type Identity struct {
+	// Unprivileged: every request is sent as Cred, whoever makes it. True
+	// for a non-root mount and for "root" inside a user namespace, whose
+	// callers' ids mean nothing outside it.
+	Unprivileged bool
+	Cred         rpc.Cred
+}
+
+// MountIdentity works out the mount's identity from the process's ids and
+// user namespace. Only a process that is root in the initial user namespace
+// may send each caller's own uid (as the kernel NFS client does). Anyone
+// else, including root of a rootless container (`unshare -Urm`), sends only
+// the host identity of the mounting user: a uid the server would otherwise
+// trust blindly through AUTH_SYS must never be chosen by an unprivileged
+// user.
+func MountIdentity() (Identity, error) {
+	uidMap, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return Identity{}, fmt.Errorf("read uid_map: %w", err)
+	}
+	gidMap, err := os.ReadFile("/proc/self/gid_map")
+	if err != nil {
+		return Identity{}, fmt.Errorf("read gid_map: %w", err)
+	}
+	return identityFrom(os.Geteuid(), os.Getegid(), groups(), uidMap, gidMap)
+}
+
+func groups() []uint32 {
+	gs, err := os.Getgroups()
+	if err != nil {
+		return nil
+	}
+	out := make([]uint32, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, uint32(g))
+	}
+	return out
+}
+
+// identityFrom is MountIdentity on given inputs, for tests.
+func identityFrom(euid, egid int, groups []uint32, uidMap, gidMap []byte) (Identity, error) {
+	initialNS := isIdentityMap(uidMap)
+	hostUID, err := toHost(uint32(euid), uidMap)
+	if err != nil {
+		return Identity{}, fmt.Errorf("uid %d: %w", euid, err)
+	}
+	hostGID, err := toHost(uint32(egid), gidMap)
+	if err != nil {
+		return Identity{}, fmt.Errorf("gid %d: %w", egid, err)
+	}
+	id := Identity{Cred: rpc.Cred{UID: hostUID, GID: hostGID}}
+	if initialNS {
+		id.Cred.Groups = groups
+	}
+	id.Unprivileged = !(euid == 0 && initialNS)
+	return id, nil
+}
+
+// isIdentityMap reports the initial user namespace's map, "0 0 4294967295".
+func isIdentityMap(m []byte) bool {
+	f := strings.Fields(string(m))
+	return len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295"
+}
+
+// toHost maps an id inside this user namespace to the host (initial
+// namespace) id, through the lines "inside outside count" of a uid_map or
+// gid_map.
+func toHost(id uint32, m []byte) (uint32, error) {
+	sc := bufio.NewScanner(bytes.NewReader(m))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 {
+			continue
+		}
+		in, err1 := strconv.ParseUint(f[0], 10, 32)
+		out, err2 := strconv.ParseUint(f[1], 10, 32)
+		n, err3 := strconv.ParseUint(f[2], 10, 33)
+		if err1 != nil || err2 != nil || err3 != nil {
+			return 0, fmt.Errorf("malformed id map line %q", sc.Text())
+		}
+		if uint64(id) >= in && uint64(id) < in+n {
+			return uint32(out + (uint64(id) - in)), nil
+		}
+	}
+	return 0, fmt.Errorf("not mapped to the host")
+}
