@@ -1,0 +1,32 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// binary is efs-fuse built once for the tests that run it as a command
+// (unprivileged and user-namespace mounts), in a directory every user can
+// reach.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "efs-fuse-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	_ = os.Chmod(dir, 0o755)
+	binary = filepath.Join(dir, "efs-fuse")
+	out, err := exec.Command("go", "build", "-o", binary, "../../cmd/efs-fuse").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build efs-fuse: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
