@@ -19,9 +19,9 @@ import (
 // that opened it, as with the kernel client: writeback and release come
 // from the kernel with no useful caller.
 type fileHandle struct {
-	n       *node
-	st      *openState
-	cred    rpc.Cred
+	n    *node
+	st   *openState
+	cred rpc.Cred
 
 	mu          sync.Mutex      // guards flockOwners
 	flockOwners map[uint64]bool // see noteFlock

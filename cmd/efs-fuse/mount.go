@@ -246,4 +246,3 @@ func privilegeEuid() int {
 	}
 	return euid
 }
-
