@@ -53,8 +53,7 @@ const dots = 2
 
 var _ = (fs.FileReaddirenter)((*dirHandle)(nil))
 
-func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
-	ctx = opContext(ctx)
+func (d *dirHandle) Readdirent(_ context.Context) (*fuse.DirEntry, syscall.Errno) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	i := d.pos

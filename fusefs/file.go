@@ -23,6 +23,8 @@ type fileHandle struct {
 	st   *openState
 	cred rpc.Cred
 
+	ra readahead // sequential prefetch of this handle's reads
+
 	mu          sync.Mutex      // guards flockOwners
 	flockOwners map[uint64]bool // see noteFlock
 }
@@ -50,27 +52,20 @@ const releaseTimeout = time.Minute
 
 var _ = (fs.FileReader)((*fileHandle)(nil))
 
-// Read fills dest from off with as many READs as it takes (a server may
-// return short reads before EOF). Read-ahead is the kernel's (MaxReadAhead,
-// MaxBackground); a user-space prefetcher would go here.
+// Read fills dest from off through the handle's read-ahead (readahead.go),
+// with as many READs as it takes (a server may return short reads before
+// EOF).
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if e := h.lostErrno(); e != 0 {
 		return nil, e
 	}
 	ctx = opContext(ctx)
-	fsys := h.n.fsys
-	fh := h.n.getFH()
-	total := 0
-	for total < len(dest) {
-		end := min(len(dest), total+fsys.maxIO)
-		n, eof, err := fsys.sess.Read(ctx, h.cred, fh, h.ioStateid(), uint64(off)+uint64(total), dest[total:end])
-		if err != nil {
-			return nil, h.n.errno(ctx, "READ", "", err)
-		}
-		total += n
-		if eof || n == 0 {
-			break
-		}
+	if err := h.n.wb.drain(ctx); err != nil { // read our own writes
+		return nil, h.n.errno(ctx, "READ", "", err)
+	}
+	total, err := h.ra.read(ctx, h, dest, uint64(off))
+	if err != nil && total == 0 {
+		return nil, h.n.errno(ctx, "READ", "", err)
 	}
 	return fuse.ReadResultData(dest[:total]), 0
 }
@@ -121,6 +116,7 @@ var _ = (fs.FileReleaser)((*fileHandle)(nil))
 func (h *fileHandle) Release(_ context.Context) syscall.Errno {
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
+	h.ra.close(h.n.fsys)
 	h.unlockFlocks(ctx)
 	if err := h.n.wb.commit(ctx, h.cred, h.n); err != nil {
 		h.n.fsys.log.Warn("commit at release failed; data may be lost", zap.Error(err))

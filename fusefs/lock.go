@@ -85,6 +85,11 @@ func (h *fileHandle) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 		if ls.stateid == nil {
 			return nil // this owner never locked anything here
 		}
+		// Whoever takes the lock next must see what was written under
+		// it, as with the kernel client, which flushes before LOCKU.
+		if err := h.n.wb.drain(ctx); err != nil {
+			return err
+		}
 		sid, err := sess.Unlock(ctx, h.cred, fh, *ls.stateid, nfsclient.WriteLock, off, length)
 		if err != nil {
 			return err

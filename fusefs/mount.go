@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -69,6 +70,8 @@ type filesystem struct {
 
 	mu    sync.Mutex              // guards opens
 	opens map[*openState]struct{} // every live NFS OPEN, for Unmount
+
+	raBytes atomic.Int64 // bytes held by read-ahead chunks, mount-wide (readahead.go)
 }
 
 // Server is a live mount.
@@ -148,6 +151,11 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 	srv, err := fs.Mount(mountpoint, root, fopts)
 	if err != nil {
 		return nil, fmt.Errorf("fusefs: mount %s: %w", mountpoint, err)
+	}
+	if os.Geteuid() == 0 {
+		if err := raiseKernelReadAhead(mountpoint); err != nil {
+			fsys.log.Debug("kernel read-ahead left at its default", zap.Error(err))
+		}
 	}
 	fsys.log.Info("mounted", zap.String("mountpoint", mountpoint), zap.String("source", o.FSName))
 	return &Server{fuse: srv, fsys: fsys, root: root}, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -21,6 +22,9 @@ type node struct {
 
 	// wb holds the file's uncommitted writes (regular files only).
 	wb writeback
+	// writes counts writes and truncates through this node; read-ahead
+	// chunks issued before the latest one are stale.
+	writes atomic.Uint64
 
 	// mu guards the fields below. Never held across an RPC; take it
 	// before any openState.mu.
@@ -106,6 +110,11 @@ var _ = (fs.NodeGetattrer)((*node)(nil))
 
 func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	ctx = opContext(ctx)
+	// Our own WRITEs in flight change size and mtime: wait for them, or
+	// the kernel would be told an older size than it just wrote.
+	if err := n.wb.drain(ctx); err != nil {
+		return n.errno(ctx, "GETATTR", "", err)
+	}
 	a, err := n.fsys.sess.Getattr(ctx, n.cred(ctx), n.getFH())
 	if err != nil {
 		e := n.errno(ctx, "GETATTR", "", err)
@@ -144,8 +153,13 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	if s == (nfsclient.SetAttr{}) {
 		return n.Getattr(ctx, f, out)
 	}
+	// A WRITE landing after the SETATTR would undo it (mtime, size).
+	if err := n.wb.drain(ctx); err != nil {
+		return n.errno(ctx, "SETATTR", "", err)
+	}
 	stateid := nfsclient.AnonymousStateid
 	if s.Size != nil {
+		n.writes.Add(1)
 		if err := n.wb.commit(ctx, cred, n); err != nil {
 			return n.errno(ctx, "COMMIT", "", err)
 		}

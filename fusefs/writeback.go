@@ -32,16 +32,41 @@ import (
 // to keep the server's write-back streaming, and bounds memory per file.
 const maxUncommitted = 64 << 20
 
-// writeback is the uncommitted writes of one file. Its zero value is ready.
+// writeBehindWindow bounds the bytes of one file's WRITEs in flight.
+// EFS is latency-bound (a WRITE takes milliseconds), so a writer that
+// waited for each WRITE would crawl; 16 MiB keeps 16 1 MiB WRITEs going,
+// enough to fill the session's slots at EFS's per-client throughput, and
+// bounds the memory a writer can pin.
+const writeBehindWindow = 16 << 20
+
+// writeback is the uncommitted writes of one file, and its WRITEs in
+// flight. Its zero value is ready.
+//
+// Write-behind: a FUSE WRITE returns once its data is copied and its NFS
+// WRITE is on its way. Overlapping writes wait for each other, so they
+// reach the server in the order the application made them. A WRITE that
+// fails is reported by the next write, flush (close) or fsync of the file,
+// as with the kernel NFS client's asynchronous writes. Reads, attribute
+// reads and changes, unlocks and COMMIT first wait for the WRITEs in
+// flight (drain), so the application sees its own writes.
 type writeback struct {
 	// commitMu serializes COMMITs (and their resends) of the file; it is
 	// held across RPCs. Take it before mu.
 	commitMu sync.Mutex
 
-	mu      sync.Mutex // guards pending and bytes
-	pending []uncommitted
-	bytes   int
+	mu       sync.Mutex // guards the fields below
+	pending  []uncommitted
+	bytes    int
+	inflight []writeSpan   // WRITEs on their way
+	flying   int           // bytes in inflight
+	changed  chan struct{} // closed and replaced when inflight shrinks
+	failed   error         // first failed asynchronous WRITE, not yet reported
 }
+
+// writeSpan is the byte range [off, end) of one write in flight.
+type writeSpan struct{ off, end uint64 }
+
+func (a writeSpan) overlaps(b writeSpan) bool { return a.off < b.end && b.off < a.end }
 
 // uncommitted is one UNSTABLE WRITE the server acknowledged but may lose.
 type uncommitted struct {
@@ -51,36 +76,137 @@ type uncommitted struct {
 	stateid nfsclient.Stateid
 }
 
-// write sends data at off in WRITEs of at most the session's size and
-// keeps what the server took UNSTABLE. It returns how many bytes the
-// server accepted.
+// write copies data and sends it at off in UNSTABLE WRITEs of at most the
+// session's size, without waiting for them (see writeback). It reports an
+// earlier asynchronous failure instead, once.
 func (wb *writeback) write(ctx context.Context, cred rpc.Cred, n *node, stateid nfsclient.Stateid, data []byte, off uint64) (int, error) {
-	fsys := n.fsys
-	fh := n.getFH()
-	done := 0
-	for done < len(data) {
-		chunk := data[done:min(len(data), done+fsys.maxIO)]
-		res, err := fsys.sess.Write(ctx, cred, fh, stateid, off+uint64(done), chunk, nfsclient.Unstable)
-		if err != nil {
-			return done, err
-		}
-		if res.Count == 0 {
-			return done, fmt.Errorf("WRITE at %d made no progress", off+uint64(done))
-		}
-		if res.Committed == nfsclient.Unstable {
-			wb.keep(uncommitted{
-				off: off + uint64(done), data: append([]byte(nil), chunk[:res.Count]...),
-				verf: res.Verifier, stateid: stateid,
-			})
-		}
-		done += int(res.Count)
+	if err := wb.takeFailure(); err != nil {
+		return 0, err
 	}
 	if wb.size() > maxUncommitted {
 		if err := wb.commit(ctx, cred, n); err != nil {
-			return done, err
+			return 0, err
 		}
 	}
-	return done, nil
+	n.writes.Add(1)
+	buf := append([]byte(nil), data...) // go-fuse reuses data once we return
+	sp := writeSpan{off, off + uint64(len(buf))}
+	if err := wb.reserve(ctx, sp); err != nil {
+		return 0, err
+	}
+	// The WRITE outlives this FUSE request, whose context ends when we
+	// return: it runs under a context without cancellation (the soft
+	// mount bound still applies inside nfsclient).
+	go func() {
+		err := wb.send(context.WithoutCancel(ctx), cred, n, stateid, buf, off)
+		wb.release(sp, err)
+	}()
+	return len(data), nil
+}
+
+// send writes buf at off and keeps what the server took UNSTABLE.
+func (wb *writeback) send(ctx context.Context, cred rpc.Cred, n *node, stateid nfsclient.Stateid, buf []byte, off uint64) error {
+	fsys := n.fsys
+	fh := n.getFH()
+	for done := 0; done < len(buf); {
+		chunk := buf[done:min(len(buf), done+fsys.maxIO)]
+		res, err := fsys.sess.Write(ctx, cred, fh, stateid, off+uint64(done), chunk, nfsclient.Unstable)
+		if err != nil {
+			return fmt.Errorf("WRITE at %d: %w", off+uint64(done), err)
+		}
+		if res.Count == 0 {
+			return fmt.Errorf("WRITE at %d made no progress", off+uint64(done))
+		}
+		if res.Committed == nfsclient.Unstable {
+			wb.keep(uncommitted{off: off + uint64(done), data: chunk[:res.Count], verf: res.Verifier, stateid: stateid})
+		}
+		done += int(res.Count)
+	}
+	return nil
+}
+
+// reserve waits until sp overlaps no write in flight and the window has
+// room (a lone write larger than the window still goes), then records sp.
+func (wb *writeback) reserve(ctx context.Context, sp writeSpan) error {
+	for {
+		wb.mu.Lock()
+		ok := len(wb.inflight) == 0 || wb.flying+int(sp.end-sp.off) <= writeBehindWindow
+		for _, f := range wb.inflight {
+			if f.overlaps(sp) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			wb.inflight = append(wb.inflight, sp)
+			wb.flying += int(sp.end - sp.off)
+			wb.mu.Unlock()
+			return nil
+		}
+		ch := wb.changedLocked()
+		wb.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// release records the end of the write of sp.
+func (wb *writeback) release(sp writeSpan, err error) {
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	for i, f := range wb.inflight {
+		if f == sp {
+			wb.inflight = append(wb.inflight[:i], wb.inflight[i+1:]...)
+			break
+		}
+	}
+	wb.flying -= int(sp.end - sp.off)
+	if err != nil && wb.failed == nil {
+		wb.failed = err
+	}
+	if wb.changed != nil {
+		close(wb.changed)
+		wb.changed = nil
+	}
+}
+
+// changedLocked returns the channel closed at the next release. Caller
+// holds mu.
+func (wb *writeback) changedLocked() chan struct{} {
+	if wb.changed == nil {
+		wb.changed = make(chan struct{})
+	}
+	return wb.changed
+}
+
+// drain waits until no WRITE of the file is in flight.
+func (wb *writeback) drain(ctx context.Context) error {
+	for {
+		wb.mu.Lock()
+		if len(wb.inflight) == 0 {
+			wb.mu.Unlock()
+			return nil
+		}
+		ch := wb.changedLocked()
+		wb.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// takeFailure returns (and forgets) the first failed asynchronous WRITE.
+func (wb *writeback) takeFailure() error {
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	err := wb.failed
+	wb.failed = nil
+	return err
 }
 
 func (wb *writeback) keep(u uncommitted) {
@@ -122,6 +248,12 @@ func (wb *writeback) putBack(p []uncommitted) {
 func (wb *writeback) commit(ctx context.Context, cred rpc.Cred, n *node) error {
 	wb.commitMu.Lock()
 	defer wb.commitMu.Unlock()
+	if err := wb.drain(ctx); err != nil {
+		return err
+	}
+	if err := wb.takeFailure(); err != nil {
+		return err
+	}
 	p := wb.take()
 	if len(p) == 0 {
 		return nil

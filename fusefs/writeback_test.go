@@ -3,8 +3,12 @@ package fusefs
 import (
 	"bytes"
 	"context"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/buildbarn/go-xdr/pkg/protocols/nfsv4"
 	"go.uber.org/zap"
 
 	"github.com/efs-fuse/efs-fuse/nfsclient"
@@ -14,7 +18,8 @@ import (
 // fakeStore is a Session that keeps written data and can "restart",
 // losing what was written UNSTABLE since the last COMMIT.
 type fakeStore struct {
-	Session  // unused methods panic
+	Session             // unused methods panic
+	mu       sync.Mutex // writes arrive concurrently (write-behind)
 	stable   []byte
 	unstable map[uint64][]byte
 	verf     [8]byte
@@ -22,6 +27,8 @@ type fakeStore struct {
 }
 
 func (f *fakeStore) Write(_ context.Context, _ rpc.Cred, _ nfsclient.FH, _ nfsclient.Stateid, off uint64, data []byte, how nfsclient.Stability) (nfsclient.WriteResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if how == nfsclient.FileSync {
 		f.sync++
 		f.apply(off, data)
@@ -32,6 +39,8 @@ func (f *fakeStore) Write(_ context.Context, _ rpc.Cred, _ nfsclient.FH, _ nfscl
 }
 
 func (f *fakeStore) Commit(context.Context, rpc.Cred, nfsclient.FH, uint64, uint32) ([8]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for off, d := range f.unstable {
 		f.apply(off, d)
 	}
@@ -46,7 +55,12 @@ func (f *fakeStore) apply(off uint64, d []byte) {
 	copy(f.stable[off:], d)
 }
 
-func (f *fakeStore) restart() { clear(f.unstable); f.verf[0]++ }
+func (f *fakeStore) restart() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.unstable)
+	f.verf[0]++
+}
 
 func TestWritebackResendsAfterRestart(t *testing.T) {
 	for _, tc := range []struct {
@@ -64,6 +78,9 @@ func TestWritebackResendsAfterRestart(t *testing.T) {
 			if got, err := n.wb.write(context.Background(), rpc.Root, n, nfsclient.AnonymousStateid, data, 0); err != nil || got != len(data) {
 				t.Fatalf("write = %d, %v", got, err)
 			}
+			if err := n.wb.drain(context.Background()); err != nil {
+				t.Fatal(err)
+			}
 			if tc.restart {
 				f.restart()
 			}
@@ -78,6 +95,80 @@ func TestWritebackResendsAfterRestart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slowStore delays every WRITE and records the order of arrival; fail
+// makes WRITEs at that offset fail.
+type slowStore struct {
+	fakeStore
+	delay time.Duration
+	fail  uint64
+	order []uint64
+}
+
+func (f *slowStore) Write(ctx context.Context, c rpc.Cred, fh nfsclient.FH, sid nfsclient.Stateid, off uint64, data []byte, how nfsclient.Stability) (nfsclient.WriteResult, error) {
+	time.Sleep(f.delay)
+	f.mu.Lock()
+	f.order = append(f.order, off)
+	f.mu.Unlock()
+	if off == f.fail {
+		return nfsclient.WriteResult{}, &nfsclient.Error{Op: "WRITE", Status: nfsv4.NFS4ERR_NOSPC}
+	}
+	return f.fakeStore.Write(ctx, c, fh, sid, off, data, how)
+}
+
+func TestWriteBehind(t *testing.T) {
+	ctx := context.Background()
+	t.Run("ReturnsBeforeTheWriteLands", func(t *testing.T) {
+		f := &slowStore{fakeStore: fakeStore{unstable: map[uint64][]byte{}}, delay: 50 * time.Millisecond, fail: 1 << 62}
+		n := &node{fsys: &filesystem{sess: f, maxIO: 1 << 20, log: zap.NewNop()}}
+		start := time.Now()
+		for i := 0; i < 8; i++ {
+			if _, err := n.wb.write(ctx, rpc.Root, n, nfsclient.AnonymousStateid, []byte("abcd"), uint64(i*4)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if d := time.Since(start); d > 200*time.Millisecond {
+			t.Fatalf("8 writes took %v: they waited for the server", d)
+		}
+		if err := n.wb.commit(ctx, rpc.Root, n); err != nil {
+			t.Fatal(err)
+		}
+		if string(f.stable) != "abcdabcdabcdabcdabcdabcdabcdabcd" {
+			t.Fatalf("stable = %q", f.stable)
+		}
+	})
+	t.Run("OverlappingWritesKeepTheirOrder", func(t *testing.T) {
+		f := &slowStore{fakeStore: fakeStore{unstable: map[uint64][]byte{}}, delay: 20 * time.Millisecond, fail: 1 << 62}
+		n := &node{fsys: &filesystem{sess: f, maxIO: 1 << 20, log: zap.NewNop()}}
+		for _, b := range []string{"first", "secnd", "third"} {
+			if _, err := n.wb.write(ctx, rpc.Root, n, nfsclient.AnonymousStateid, []byte(b), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := n.wb.commit(ctx, rpc.Root, n); err != nil {
+			t.Fatal(err)
+		}
+		if string(f.stable) != "third" {
+			t.Fatalf("last write to reach the server left %q", f.stable)
+		}
+	})
+	t.Run("FailureReportedOnce", func(t *testing.T) {
+		f := &slowStore{fakeStore: fakeStore{unstable: map[uint64][]byte{}}, fail: 8}
+		n := &node{fsys: &filesystem{sess: f, maxIO: 1 << 20, log: zap.NewNop()}}
+		for i := 0; i < 3; i++ {
+			if _, err := n.wb.write(ctx, rpc.Root, n, nfsclient.AnonymousStateid, []byte("abcd"), uint64(i*4)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := n.wb.commit(ctx, rpc.Root, n)
+		if nfsclient.ErrnoOf(err) != syscall.ENOSPC {
+			t.Fatalf("commit after a failed WRITE: %v, want ENOSPC", err)
+		}
+		if err := n.wb.commit(ctx, rpc.Root, n); err != nil {
+			t.Fatalf("the failure was reported twice: %v", err)
+		}
+	})
 }
 
 func TestParseGroups(t *testing.T) {

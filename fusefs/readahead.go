@@ -1,0 +1,228 @@
+package fusefs
+
+import (
+	"context"
+	"sync"
+)
+
+// Read-ahead: adaptive sequential prefetch per open file handle.
+//
+// EFS is latency-bound: one 1 MiB READ takes a round trip, so a reader
+// that asks for one block at a time (O_DIRECT, or the kernel with its
+// small default read-ahead) gets one block per round trip. A handle that
+// reads sequentially gets a window of READs issued ahead of it, in
+// chunks of the session's READ size aligned to that size; the window
+// starts at raMinWindow and doubles with each sequential read up to
+// raMaxWindow. A read elsewhere (random access) drops the chunks and the
+// window. A read that finds its data in chunks waits for them (usually
+// already there) and copies; what is not covered is read directly.
+//
+// Memory is bounded per handle by raMaxWindow plus one chunk, and per
+// mount by raBudget: when the mount's prefetched bytes reach it, no new
+// chunk starts until others are consumed.
+//
+// Consistency: a chunk is only used if no write went through the node
+// after it was issued (node.writes), so a handle never reads its own
+// stale data; other clients' writes are seen at the next open
+// (close-to-open), as with the kernel client's page cache.
+const (
+	raMinWindow = 2 << 20
+	raMaxWindow = 16 << 20
+	raBudget    = 64 << 20
+)
+
+// readahead is one handle's prefetch state.
+type readahead struct {
+	mu     sync.Mutex // guards the fields below; never held across an RPC
+	next   uint64     // offset just past the last read: where a sequential reader reads next
+	window int        // bytes to keep prefetched past next; 0 when not sequential
+	chunks []*raChunk // in offset order
+	eof    uint64     // smallest offset known to be at or past EOF; 0 = unknown
+	closed bool
+
+	wg sync.WaitGroup // prefetch READs in flight
+}
+
+// raChunk is one prefetched READ.
+type raChunk struct {
+	off   uint64
+	size  uint64        // bytes asked for; immutable, readable under readahead.mu
+	gen   uint64        // node.writes when issued
+	done  chan struct{} // closed when the READ ended
+	data  []byte        // written by fetch; read only after done
+	eof   bool
+	err   error
+	bytes int // charged to the mount's budget
+}
+
+// read serves dest at off through the read-ahead and returns how many
+// bytes it filled (short only at EOF). It falls back to plain READs for
+// what no chunk covers.
+func (ra *readahead) read(ctx context.Context, h *fileHandle, dest []byte, off uint64) (int, error) {
+	n := h.n
+	chunkSize := uint64(n.fsys.maxIO)
+	gen := n.writes.Load()
+
+	ra.mu.Lock()
+	end := off + uint64(len(dest))
+	// The kernel sends a sequential reader's requests concurrently
+	// (async read-ahead), so they arrive slightly out of order: a read
+	// near the head of the stream counts as sequential, not only the
+	// exact next offset.
+	slack := max(uint64(ra.window), 2*chunkSize)
+	near := ra.next != 0 && end+slack >= ra.next && off <= ra.next+slack
+	sequential := near || ra.covers(off, gen)
+	if sequential {
+		ra.window = min(max(2*ra.window, raMinWindow), raMaxWindow)
+		ra.next = max(ra.next, end)
+	} else {
+		ra.dropLocked(n.fsys, 0)
+		ra.window = 0
+		ra.next = end
+	}
+	ra.mu.Unlock()
+
+	total := 0
+	for total < len(dest) {
+		cur := off + uint64(total)
+		c := ra.chunkAt(cur, gen)
+		if c == nil {
+			break
+		}
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return total, ctx.Err()
+		}
+		if c.err != nil || c.gen != n.writes.Load() {
+			ra.mu.Lock()
+			ra.dropLocked(n.fsys, 0)
+			ra.mu.Unlock()
+			break
+		}
+		if skip := int(cur - c.off); skip < len(c.data) {
+			total += copy(dest[total:], c.data[skip:])
+		}
+		// A short or EOF chunk holds the end of the file.
+		if (c.eof || uint64(len(c.data)) < c.size) && off+uint64(total) >= c.off+uint64(len(c.data)) {
+			return total, nil
+		}
+	}
+	for total < len(dest) { // what the chunks did not cover
+		end := min(len(dest), total+int(chunkSize))
+		got, eof, err := n.fsys.sess.Read(ctx, h.cred, n.getFH(), h.ioStateid(), off+uint64(total), dest[total:end])
+		if err != nil {
+			return total, err
+		}
+		total += got
+		if eof || got == 0 {
+			ra.mu.Lock()
+			if e := off + uint64(total); ra.eof == 0 || e < ra.eof {
+				ra.eof = e
+			}
+			ra.mu.Unlock()
+			break
+		}
+	}
+	if sequential {
+		ra.fill(h, end, gen)
+	}
+	return total, nil
+}
+
+// covers reports whether a chunk for off exists and is current. Caller
+// holds mu.
+func (ra *readahead) covers(off, gen uint64) bool {
+	for _, c := range ra.chunks {
+		if c.gen == gen && off >= c.off && off < c.off+c.size {
+			return true
+		}
+	}
+	return false
+}
+
+// chunkAt returns the current chunk that holds off, dropping the chunks
+// wholly before it (consumed).
+func (ra *readahead) chunkAt(off, gen uint64) *raChunk {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	for _, c := range ra.chunks {
+		if c.gen == gen && off >= c.off && off < c.off+c.size {
+			return c
+		}
+	}
+	return nil
+}
+
+// fill starts chunk READs so that [from, from+window) is covered, within
+// the mount's budget, and forgets chunks that end before from.
+func (ra *readahead) fill(h *fileHandle, from, gen uint64) {
+	fsys := h.n.fsys
+	size := uint64(fsys.maxIO)
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	if ra.closed {
+		return
+	}
+	ra.dropLocked(fsys, from)
+	start := from / size * size
+	if len(ra.chunks) > 0 {
+		start = max(start, ra.chunks[len(ra.chunks)-1].off+size)
+	}
+	for off := start; off < from+uint64(ra.window); off += size {
+		if ra.eof != 0 && off >= ra.eof {
+			return
+		}
+		if fsys.raBytes.Add(int64(size)) > raBudget {
+			fsys.raBytes.Add(-int64(size))
+			return
+		}
+		c := &raChunk{off: off, size: size, gen: gen, done: make(chan struct{}), bytes: int(size)}
+		ra.chunks = append(ra.chunks, c)
+		ra.wg.Add(1)
+		go ra.fetch(h, c)
+	}
+}
+
+// fetch runs one chunk's READ. Its context carries no cancellation: a
+// READ is cheap to finish, and close waits for it.
+func (ra *readahead) fetch(h *fileHandle, c *raChunk) {
+	defer ra.wg.Done()
+	defer close(c.done)
+	buf := make([]byte, c.size)
+	n, eof, err := h.n.fsys.sess.Read(context.Background(), h.cred, h.n.getFH(), h.ioStateid(), c.off, buf)
+	c.data, c.eof, c.err = buf[:n], eof, err
+	if eof || (err == nil && n < len(buf)) {
+		ra.mu.Lock()
+		if e := c.off + uint64(n); ra.eof == 0 || e < ra.eof {
+			ra.eof = e
+		}
+		ra.mu.Unlock()
+	}
+}
+
+// dropLocked forgets the chunks that end at or before keepFrom (all of
+// them when keepFrom is 0) and returns their bytes to the mount's budget.
+// A chunk still being read is forgotten all the same; its READ finishes
+// into memory nobody looks at. Caller holds mu.
+func (ra *readahead) dropLocked(fsys *filesystem, keepFrom uint64) {
+	kept := ra.chunks[:0]
+	for _, c := range ra.chunks {
+		if keepFrom != 0 && c.off+c.size > keepFrom {
+			kept = append(kept, c)
+			continue
+		}
+		fsys.raBytes.Add(-int64(c.bytes))
+	}
+	clear(ra.chunks[len(kept):])
+	ra.chunks = kept
+}
+
+// close drops every chunk and waits for the READs in flight (Release).
+func (ra *readahead) close(fsys *filesystem) {
+	ra.mu.Lock()
+	ra.closed = true
+	ra.dropLocked(fsys, 0)
+	ra.mu.Unlock()
+	ra.wg.Wait()
+}
