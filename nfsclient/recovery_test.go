@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -201,4 +202,34 @@ func (p *cuttingProxy) dial(ctx context.Context) (net.Conn, error) {
 		}
 	}()
 	return client, nil
+}
+
+// TestRecoveryTime cuts the connection of an idle-then-busy client several
+// times and measures how long the next request takes to be answered (the
+// reconnect, BIND_CONN_TO_SESSION and the request). The median goes to the
+// test log; the assertion is only that every cut is survived.
+func TestRecoveryTime(t *testing.T) {
+	tgt := testtarget.Start(t)
+	c := dialTLS(t, tgt)
+	ctx := context.Background()
+	rootFH, _, err := c.LookupPath(ctx, root, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var times []time.Duration
+	for i := 0; i < 7; i++ {
+		if n := tgt.CutConnections(); n == 0 {
+			t.Fatalf("cut %d: no connection to cut", i)
+		}
+		start := time.Now()
+		if _, err := c.Getattr(ctx, root, rootFH); err != nil {
+			t.Fatalf("GETATTR after cut %d: %v", i, err)
+		}
+		times = append(times, time.Since(start))
+	}
+	slices.Sort(times)
+	t.Logf("time to answer the first request after a cut: median %v (min %v, max %v, %d cuts)", times[len(times)/2], times[0], times[len(times)-1], len(times))
+	if st := c.Stats(); st.Reconnects < int64(len(times)) {
+		t.Fatalf("%d reconnects for %d cuts", st.Reconnects, len(times))
+	}
 }
