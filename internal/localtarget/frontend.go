@@ -47,6 +47,7 @@ type frontEnd struct {
 	tlsConf *tls.Config
 	backend func(ctx context.Context) (net.Conn, error) // dials ganesha anew per connection, so a restarted ganesha is picked up
 	log     *zap.Logger
+	policy  *IdentityPolicy // nil = client certificates not requested
 	filter  atomic.Pointer[chunkFilter]
 
 	// Lifetime: ctx ends on close; wg counts the accept loop and every
@@ -61,9 +62,20 @@ type frontEnd struct {
 	closed bool              // GUARDED_BY(mu)
 }
 
-func newFrontEnd(ln net.Listener, tlsConf *tls.Config, backend func(context.Context) (net.Conn, error), log *zap.Logger) *frontEnd {
+func newFrontEnd(ln net.Listener, tlsConf *tls.Config, backend func(context.Context) (net.Conn, error), log *zap.Logger, policy *IdentityPolicy) *frontEnd {
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &frontEnd{ln: ln, tlsConf: tlsConf, backend: backend, log: log, ctx: ctx, cancel: cancel, conns: map[uint64]*relay{}}
+	if policy != nil {
+		// EFS client certificates are self-signed: request one without chain
+		// verification and judge it by its EFS extensions. A refusal here
+		// fails the handshake (alert bad_certificate), so ganesha is never dialled.
+		tlsConf = tlsConf.Clone()
+		tlsConf.ClientAuth = tls.RequestClientCert
+		tlsConf.VerifyConnection = func(cs tls.ConnectionState) error {
+			_, err := policy.Check(cs.PeerCertificates)
+			return err
+		}
+	}
+	f := &frontEnd{ln: ln, tlsConf: tlsConf, backend: backend, log: log, policy: policy, ctx: ctx, cancel: cancel, conns: map[uint64]*relay{}}
 	f.wg.Add(1)
 	go f.acceptLoop()
 	return f
@@ -118,9 +130,18 @@ func (f *frontEnd) serve(r *relay) {
 	hctx, cancel := context.WithTimeout(f.ctx, handshakeTimeout)
 	err := tc.HandshakeContext(hctx)
 	cancel()
-	if err != nil {
+	var refused *IdentityError
+	switch {
+	case errors.As(err, &refused):
+		log.Warn("front end refused the client's identity", zap.String("reason", refused.Reason))
+		return
+	case err != nil:
 		log.Info("front end TLS handshake failed", zap.Error(err))
 		return
+	}
+	if f.policy != nil {
+		id, _ := f.policy.Check(tc.ConnectionState().PeerCertificates) // accepted above; decoded again for the log
+		log.Info("client identity accepted", identityFields(id)...)
 	}
 	server, err := f.backend(f.ctx)
 	if err != nil {

@@ -20,6 +20,14 @@ type Options struct {
 	GaneshaPort  int    // 0 = a free loopback port
 	LeaseSeconds int    // ganesha Lease_Lifetime, default 60, 1-120
 	Logger       *zap.Logger
+
+	// Client identity (EFS-FACTS section 4), checked by the TLS front end
+	// before any byte reaches ganesha. All zero: clients are not asked for
+	// a certificate, as before. See IdentityPolicy.
+	RequestClientCert  bool              // ask for the client certificate and log its EFS identity
+	RequireAccessPoint string            // refuse certificates without this access point ID
+	RequireIAM         bool              // refuse certificates without a valid IAM signature
+	IAMCredentials     map[string]string // access key ID -> secret key, to verify IAM signatures
 }
 
 // Defaults.
@@ -84,6 +92,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.LeaseSeconds < 1 || o.LeaseSeconds > maxLeaseSeconds {
 		return o, fmt.Errorf("local target: lease of %d s is outside ganesha's range 1-%d", o.LeaseSeconds, maxLeaseSeconds)
+	}
+	if err := o.checkIdentityOptions(); err != nil {
+		return o, err
 	}
 	return o, nil
 }

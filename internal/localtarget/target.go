@@ -94,7 +94,7 @@ func Start(ctx context.Context, o Options) (*Target, error) {
 		return nil, err
 	}
 	t.log.Info("ganesha ready", zap.Duration("startup", time.Since(start)), zap.String("nfs_addr", t.ganesha.addr()))
-	t.front = newFrontEnd(ln, tlsConf, t.dialGanesha, t.log)
+	t.front = newFrontEnd(ln, tlsConf, t.dialGanesha, t.log, o.identityPolicy())
 	t.log.Info("local mount target ready", zap.String("addr", t.Addr()), zap.String("server_name", t.serverName),
 		zap.String("cafile", t.caFile), zap.String("export", o.ExportDir))
 	return t, nil
