@@ -72,7 +72,7 @@ func systemDeps() *mountDeps {
 		},
 		Daemonize: daemon.Run,
 		NewLogger: logging.New,
-		Mounter:   fusemount.Mounter{},
+		Mounter:   fusemount.Mounter{Version: version},
 	}
 }
 

@@ -29,10 +29,10 @@ const connectTimeout = 30 * time.Second
 // teardownTimeout bounds DESTROY_SESSION and friends after unmount.
 const teardownTimeout = 10 * time.Second
 
-// Mounter mounts in FUSE mode. Identity (the TLS client certificate) is
-// optional: nil sends none.
+// Mounter mounts in FUSE mode.
 type Mounter struct {
-	ClientCertificate func() (*tls.Certificate, error)
+	// Version is reported in the TLS client certificate's client-info.
+	Version string
 }
 
 // Mount implements mountopts.Mounter: it blocks until the filesystem is
@@ -42,15 +42,24 @@ func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready f
 	if log == nil {
 		log = zap.NewNop()
 	}
-	dial, err := m.dialer(req, log)
-	if err != nil {
-		return err
-	}
 	id, err := MountIdentity()
 	if err != nil {
 		return fmt.Errorf("Failed to determine the mounting user: %w", err)
 	}
 	cred := id.Cred
+	var cert func() (*tls.Certificate, error)
+	if req.Options.TLS {
+		ident, err := startTLSIdentity(ctx, req, id, m.Version, log)
+		if err != nil {
+			return err
+		}
+		defer ident.stop()
+		cert = ident.id.Certificate
+	}
+	dial, err := m.dialer(req, log, cert)
+	if err != nil {
+		return err
+	}
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	host, _ := os.Hostname()
@@ -113,7 +122,7 @@ func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready f
 // dialer returns the connection factory: verified TLS for `tls`, plain TCP
 // otherwise (as the kernel client would connect without the helper's
 // tunnel).
-func (m Mounter) dialer(req *mountopts.MountRequest, log *zap.Logger) (func(context.Context) (net.Conn, error), error) {
+func (m Mounter) dialer(req *mountopts.MountRequest, log *zap.Logger, cert func() (*tls.Certificate, error)) (func(context.Context) (net.Conn, error), error) {
 	o := req.Options
 	if !o.TLS {
 		log.Warn("mounting without TLS: NFS traffic is not encrypted")
@@ -125,7 +134,7 @@ func (m Mounter) dialer(req *mountopts.MountRequest, log *zap.Logger) (func(cont
 	}
 	cfg := tunnel.NewConfig(req.Target.DialAddr, req.Target.ServerName)
 	cfg.Logger = log.Named("tls")
-	cfg.ClientCertificate = m.ClientCertificate
+	cfg.ClientCertificate = cert
 	if req.Config != nil {
 		cfg.CAFile = req.Config.CAFile(req.Target.Region)
 		cfg.CheckHostname = req.Config.Mount.StunnelCheckCertHostname
