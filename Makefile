@@ -3,7 +3,7 @@ GO ?= go
 PKGS := ./...
 BIN := bin/efs-fuse
 
-.PHONY: build test test-short lint fuzz bench demo demo-stop clean deps
+.PHONY: build test test-short lint fuzz bench bench-micro demo demo-stop clean deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/efs-fuse
@@ -35,7 +35,13 @@ FUZZTIME ?= 30s
 fuzz:
 	bash .ci/fuzz $(FUZZTIME)
 
+# efs-fuse bench: the same workloads on fuse, kernel, client, client-plain, local
+# (root: starts a local target). BENCHFLAGS e.g. --json bench.json --chart bench.svg
 bench: build
+	./$(BIN) bench $(BENCHFLAGS)
+
+# go test microbenchmarks: XDR encode/decode of READ/WRITE, RPC round trips.
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./nfsclient/...
 
 # Starts the local EFS-like target and mounts it at ./mnt (root; see README).

@@ -36,9 +36,18 @@ Prints the CA file and the efs-fuse command that mounts it.
 
 Needs root and nfs-ganesha (apt-get install nfs-ganesha nfs-ganesha-vfs). Listens on
 loopback only. SIGUSR1 cuts every client connection (fault injection); SIGINT or
-SIGTERM stops the front end and ganesha.`,
+SIGTERM stops the front end and ganesha.
+
+Faults are injected into a running target with 'efs-fuse local-target fault'
+(through the unix socket control.sock in --state, mode 0600): black-hole or
+delay all client traffic for a while, cut connections, or restart ganesha on
+the same port, with a real grace period (--grace) in which clients must
+reclaim their state. --grace starts ganesha with that grace period from the
+beginning; without it ganesha starts graceless, so OPEN works at once.`,
 		Example: `  efs-fuse local-target --export /srv/efs --state /var/lib/efs-fuse-target
-  kill -USR1 $(pidof efs-fuse)   # drop all client connections`,
+  kill -USR1 $(pidof efs-fuse)   # drop all client connections
+  efs-fuse local-target fault --state /var/lib/efs-fuse-target blackhole 20s
+  efs-fuse local-target fault --state /var/lib/efs-fuse-target restart --grace --kill`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true // flags parsed: from here on errors are not usage errors
@@ -56,7 +65,62 @@ SIGTERM stops the front end and ganesha.`,
 	f.StringVar(&opts.target.Region, "region", localtarget.DefaultRegion, "region named in the server certificate")
 	f.IntVar(&opts.target.GaneshaPort, "ganesha-port", 0, "ganesha's plain NFS loopback port (0 = any free port)")
 	f.StringVar(&opts.mountpoint, "mountpoint", "/mnt/efs", "mount point shown in the printed mount command")
+	f.BoolVar(&opts.target.Grace, "grace", false, "start ganesha with a grace period (NFS4ERR_GRACE for new state until clients reclaimed or it ends)")
+	f.IntVar(&opts.target.GraceSeconds, "grace-seconds", localtarget.DefaultGraceSeconds, "grace period length for --grace and 'fault restart --grace' (1-180)")
 	_ = cmd.MarkFlagRequired("export")
+	_ = cmd.MarkFlagRequired("state")
+	cmd.AddCommand(newLocalTargetFaultCmd())
+	return cmd
+}
+
+// newLocalTargetFaultCmd builds `efs-fuse local-target fault`, which sends
+// one fault command to a running target through its control socket.
+func newLocalTargetFaultCmd() *cobra.Command {
+	var stateDir string
+	var grace, kill bool
+	cmd := &cobra.Command{
+		Use:   "fault --state DIR COMMAND [ARGS]",
+		Short: "Inject a fault into a running local target",
+		Long: `Sends one command to the local target running with --state DIR, through the
+unix socket control.sock in that directory. Commands:
+
+` + localtarget.ControlUsage + `
+
+A black hole holds every byte both ways (as a network outage with TCP
+retransmission would) and stalls new TLS handshakes; nothing is closed.
+Faults end by themselves after their duration; heal ends them early.`,
+		Example: `  efs-fuse local-target fault --state /var/lib/efs-fuse-target blackhole 20s
+  efs-fuse local-target fault --state /var/lib/efs-fuse-target delay 200ms 30s
+  efs-fuse local-target fault --state /var/lib/efs-fuse-target restart --grace
+  efs-fuse local-target fault --state /var/lib/efs-fuse-target heal`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cmd.SilenceUsage = true
+			if (grace || kill) && args[0] != "restart" {
+				return fmt.Errorf("--grace and --kill apply to restart only")
+			}
+			if grace {
+				args = append(args, "--grace")
+			}
+			if kill {
+				args = append(args, "--kill")
+			}
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			reply, err := localtarget.SendControl(ctx, stateDir, args)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), reply)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&stateDir, "state", "", "state directory of the running target")
+	f.BoolVar(&grace, "grace", false, "restart: with a grace period in which clients must reclaim")
+	f.BoolVar(&kill, "kill", false, "restart: stop ganesha with SIGKILL (a crash) instead of SIGTERM")
 	_ = cmd.MarkFlagRequired("state")
 	return cmd
 }
@@ -80,6 +144,11 @@ func runLocalTarget(ctx context.Context, opts *localTargetOptions, out io.Writer
 		return err
 	}
 	defer t.Close()
+	ctl, err := t.ServeControl()
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
 
 	fmt.Fprintf(out, "Local EFS mount target %s is running.\n", t.ServerName())
 	fmt.Fprintf(out, "  TLS front end: %s\n", t.Addr())
@@ -87,6 +156,7 @@ func runLocalTarget(ctx context.Context, opts *localTargetOptions, out io.Writer
 	fmt.Fprintf(out, "  ganesha (plain NFSv4.1, loopback): %s\n", t.NFSAddr())
 	fmt.Fprintf(out, "Mount it with:\n  %s\n", t.MountCommand(opts.mountpoint))
 	fmt.Fprintf(out, "SIGUSR1 cuts all client connections; Ctrl-C stops the target.\n")
+	fmt.Fprintf(out, "Faults: efs-fuse local-target fault --state %s blackhole 20s|delay 200ms 30s|restart [--grace] [--kill]|heal\n", opts.target.StateDir)
 
 	for {
 		select {

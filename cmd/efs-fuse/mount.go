@@ -16,6 +16,7 @@ import (
 
 	"github.com/efs-fuse/efs-fuse/internal/daemon"
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
+	"github.com/efs-fuse/efs-fuse/internal/fallback"
 	"github.com/efs-fuse/efs-fuse/internal/fusemount"
 	"github.com/efs-fuse/efs-fuse/internal/logging"
 	"github.com/efs-fuse/efs-fuse/internal/mountopts"
@@ -47,6 +48,21 @@ type mountDeps struct {
 	Daemonize      func(foreground bool, work func(ready func()) error) error
 	NewLogger      func(logging.LogConfig) (*zap.Logger, func(), error)
 	Mounter        mountopts.Mounter
+	// Mode selection; nil FUSEAvailable means FUSE is there, nil
+	// KernelHasNFS means the kernel has no NFS client.
+	FUSEAvailable func() bool
+	KernelHasNFS  func() bool
+	// Fallback mounts in port-based mode (tunnel + kernel NFS client).
+	Fallback fallbackMounter
+	// StartWatchdog starts the watchdog for a state directory unless one
+	// runs; nil starts none (tests).
+	StartWatchdog func(stateDir, configPath string) error
+}
+
+// fallbackMounter is fallback.Mounter's Mount: it returns once mounted,
+// leaving a detached tunnel and no process of ours behind.
+type fallbackMounter interface {
+	Mount(ctx context.Context, req *mountopts.MountRequest) error
 }
 
 // systemDeps wires the real host.
@@ -73,6 +89,11 @@ func systemDeps() *mountDeps {
 		Daemonize: daemon.Run,
 		NewLogger: logging.New,
 		Mounter:   fusemount.Mounter{Version: version},
+
+		FUSEAvailable: fallback.FUSEAvailable,
+		KernelHasNFS:  fallback.KernelHasNFS4,
+		Fallback:      &fallback.Mounter{},
+		StartWatchdog: startWatchdog,
 	}
 }
 
@@ -110,17 +131,31 @@ func runMount(ctx context.Context, o *mountOptions, d *mountDeps) error {
 		logger.Warn(msg)
 		return nil
 	}
+	mode, reason, err := chooseMode(d, req.Options)
+	if err != nil {
+		return fail(err)
+	}
 	if o.Fake {
 		printPlan(d.Stdout, o, req)
 		return nil
 	}
 
-	req.StateDir = logging.StateDir(d.Euid, d.Getenv)
+	req.StateDir = stateDir(d.Euid, d.Getenv)
 	if err := logging.EnsureDir(req.StateDir, cfg.Default.StateFileDirMode); err != nil {
 		return fail(err)
 	}
 	req.Config, req.Foreground = cfg, o.Foreground
 	req.Logger = logger.With(zap.String("fs_id", req.FSID), zap.String("mount_point", req.MountPoint))
+	if reason != "" {
+		logger.Info(reason)
+	}
+	if mode == fallback.ModeFallback {
+		if err := d.Fallback.Mount(ctx, req); err != nil {
+			return fail(err)
+		}
+		ensureWatchdog(d, cfg, req.StateDir, o.ConfigPath, logger)
+		return nil
+	}
 	if u := req.Options.Unrecognized(); len(u) > 0 {
 		req.Logger.Warn("NFS options not used in FUSE mode", zap.Strings("options", u))
 	}
@@ -132,6 +167,9 @@ func runMount(ctx context.Context, o *mountOptions, d *mountDeps) error {
 			once.Do(func() {
 				// No fields on this line: users grep for it exactly.
 				logger.Info(fmt.Sprintf("Successfully mounted %s at %s", req.Target.DNSName, req.MountPoint))
+				// Before ready: once the command returns, the mount is
+				// supervised.
+				ensureWatchdog(d, cfg, req.StateDir, o.ConfigPath, logger)
 				ready()
 			})
 		})
@@ -200,7 +238,7 @@ func checkMountPoint(p string) (string, error) {
 // mount, so it degrades to no logging with a warning.
 func openLog(cfg *efsconfig.Config, verbose bool, d *mountDeps) (*zap.Logger, func()) {
 	logger, closeFn, err := d.NewLogger(logging.LogConfig{
-		Dir:       logging.LogDir(d.Euid, d.Getenv),
+		Dir:       logDir(d.Euid, d.Getenv),
 		FileName:  logging.MountLogName,
 		Level:     cfg.Default.LoggingLevel,
 		MaxBytes:  cfg.Default.LoggingMaxBytes,

@@ -154,6 +154,6 @@ func newRootCmd(name string, deps *mountDeps, runF func(context.Context, *mountO
 	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "log at DEBUG level")
 	f.StringVar(&opts.ConfigPath, "config", efsconfig.DefaultPath, "configuration file")
 
-	cmd.AddCommand(newLocalTargetCmd(), newUnmountCmd(), newTunnelCmd())
+	cmd.AddCommand(newLocalTargetCmd(), newUnmountCmd(), newTunnelCmd(), newWatchdogCmd(deps), newStatusCmd(deps), newBenchCmd())
 	return cmd
 }

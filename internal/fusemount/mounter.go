@@ -33,6 +33,11 @@ const teardownTimeout = 10 * time.Second
 type Mounter struct {
 	// Version is reported in the TLS client certificate's client-info.
 	Version string
+	// RemountCmd is the command line the watchdog runs to mount this file
+	// system again after the serving process died; nil derives it from
+	// this process's own (RemountArgv). A state file is written only when
+	// the request has a StateDir.
+	RemountCmd []string
 }
 
 // Mount implements mountopts.Mounter: it blocks until the filesystem is
@@ -97,6 +102,15 @@ func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready f
 		return err
 	}
 	fsrv.Store(srv)
+	if req.StateDir != "" {
+		keeper, err := startStateKeeper(req.StateDir, m.state(req), client, log)
+		if err != nil {
+			// The mount works; only supervision is lost. Say so loudly.
+			log.Error("mounted, but the state file could not be written: the watchdog will not supervise this mount", zap.Error(err))
+		} else {
+			defer keeper.stop()
+		}
+	}
 	ready()
 
 	done := make(chan struct{})
@@ -117,6 +131,24 @@ func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready f
 	err = srv.Close()
 	log.Info("unmounted; closing the NFS session", zap.NamedError("flush_error", err))
 	return err
+}
+
+// state is the state file content for a mount just made.
+func (m Mounter) state(req *mountopts.MountRequest) State {
+	cmd := m.RemountCmd
+	if cmd == nil {
+		exe, err := os.Executable()
+		if err != nil {
+			exe = os.Args[0]
+		}
+		cmd = RemountArgv(exe, os.Args[1:])
+	}
+	return State{
+		PID: os.Getpid(), Cmd: cmd, MountPoint: req.MountPoint, FSID: req.FSID,
+		DNSName: req.Target.DNSName, MountTime: epoch(time.Now()), Mode: ModeFUSE,
+		// The serving process runs as the mounting user; a remount must too.
+		UID: os.Getuid(), GID: os.Getgid(),
+	}
 }
 
 // dialer returns the connection factory: verified TLS for `tls`, plain TCP

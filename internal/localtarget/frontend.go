@@ -34,6 +34,12 @@ func (d direction) String() string {
 // ("delay or black-hole traffic for N seconds"); nil forwards untouched.
 type chunkFilter func(ctx context.Context, connID uint64, dir direction, p []byte) ([]byte, error)
 
+// acceptGate runs for each accepted connection before its TLS handshake and
+// may hold it (a black hole stalls new handshakes too: the client's TCP
+// connect succeeds, as the kernel completes it, but nothing answers). The
+// wait is not counted in the handshake timeout. An error drops the connection.
+type acceptGate func(ctx context.Context) error
+
 const handshakeTimeout = 10 * time.Second
 
 // frontEnd is the TLS listener that stands in for the EFS mount target and
@@ -49,6 +55,7 @@ type frontEnd struct {
 	log     *zap.Logger
 	policy  *IdentityPolicy // nil = client certificates not requested
 	filter  atomic.Pointer[chunkFilter]
+	gate    atomic.Pointer[acceptGate]
 
 	// Lifetime: ctx ends on close; wg counts the accept loop and every
 	// connection goroutine (each owns its two pumps).
@@ -126,6 +133,11 @@ func (f *frontEnd) serve(r *relay) {
 	defer r.close()
 	log := f.log.With(zap.Uint64("conn", r.id), zap.Stringer("client", r.client.RemoteAddr()))
 
+	if gp := f.gate.Load(); gp != nil {
+		if err := (*gp)(f.ctx); err != nil {
+			return
+		}
+	}
 	tc := tls.Server(r.client, f.tlsConf)
 	hctx, cancel := context.WithTimeout(f.ctx, handshakeTimeout)
 	err := tc.HandshakeContext(hctx)

@@ -53,11 +53,25 @@ type ganeshaParams struct {
 	ExportDir    string
 	RecoveryRoot string
 	LeaseSeconds int
+	// Grace: run a real grace period (Graceless = false) of GraceSeconds
+	// after start, in which clients known from RecoveryRoot reclaim their
+	// state (see restart.go).
+	Grace        bool
+	GraceSeconds int
+	// Epoch, when non-zero, is passed as -E: ganesha builds client and
+	// session IDs from its epoch (by default its boot time in seconds), so
+	// a restart within the same second would hand a new client the very IDs
+	// of an old one and old sessions would seem to survive.
+	Epoch int64
 }
 
 // ganeshaTemplate is the known-good NFSv4.1-only config (EFS-FACTS section 7).
 // Why each non-obvious line is there:
 //   - Graceless: without it OPEN fails with NFS4ERR_GRACE for 90 s after start.
+//     With Grace it is false and Grace_Period short, to test client recovery.
+//   - RecoveryBackend = fs (the default, spelled out): client records live as
+//     directories under RecoveryRoot, which survives a restart, so the new
+//     process knows which clients may reclaim.
 //   - Pseudo = /: the export replaces the pseudo-fs root, so PUTROOTFH lands on
 //     ExportDir itself and a client walks path components with LOOKUP, as on EFS.
 //   - RecoveryRoot: the default /var/lib/nfs/ganesha would be shared by every
@@ -78,9 +92,13 @@ NFS_CORE_PARAM {
 }
 NFSV4 {
 	Minor_Versions = 1;
-	Graceless = true;
+	Graceless = {{if .Grace}}false{{else}}true{{end}};
+{{- if .Grace}}
+	Grace_Period = {{.GraceSeconds}};
+{{- end}}
 	Only_Numeric_Owners = true;
 	Lease_Lifetime = {{.LeaseSeconds}};
+	RecoveryBackend = fs;
 	RecoveryRoot = "{{.RecoveryRoot}}";
 }
 EXPORT {
@@ -155,7 +173,11 @@ func startGanesha(stateDir string, p ganeshaParams, log *zap.Logger, onExit func
 	if err := os.WriteFile(g.logPath, nil, 0o600); err != nil {
 		return nil, fmt.Errorf("reset ganesha log: %w", err)
 	}
-	g.cmd = exec.Command(ganeshaBin, "-F", "-f", confPath, "-L", g.logPath, "-p", filepath.Join(stateDir, "ganesha.pid"))
+	args := []string{"-F", "-f", confPath, "-L", g.logPath, "-p", filepath.Join(stateDir, "ganesha.pid")}
+	if p.Epoch != 0 {
+		args = append(args, "-E", strconv.FormatInt(p.Epoch, 10))
+	}
+	g.cmd = exec.Command(ganeshaBin, args...)
 	g.cmd.Stdout, g.cmd.Stderr = out, out
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{
 		// Own process group: a terminal's Ctrl-C reaches only us, and we

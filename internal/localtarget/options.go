@@ -19,6 +19,14 @@ type Options struct {
 	DNSSuffix    string // default amazonaws.com
 	GaneshaPort  int    // 0 = a free loopback port
 	LeaseSeconds int    // ganesha Lease_Lifetime, default 60, 1-120
+	// Grace starts ganesha with a real grace period of GraceSeconds
+	// (default 15) instead of Graceless; RestartGanesha chooses per restart.
+	// Off by default: tests that do not care must not wait for grace.
+	// ganesha 4.3 ends (or lifts early) the grace only at a periodic check,
+	// observed 5.3 s after start with a 10 s lease: shorter periods act as
+	// about that long.
+	Grace        bool
+	GraceSeconds int
 	Logger       *zap.Logger
 
 	// Client identity (EFS-FACTS section 4), checked by the TLS front end
@@ -37,6 +45,9 @@ const (
 	DefaultRegion       = "us-east-1"
 	DefaultDNSSuffix    = "amazonaws.com"
 	DefaultLeaseSeconds = 60
+	DefaultGraceSeconds = 15
+	// maxGraceSeconds is ganesha's upper bound on Grace_Period (0-180).
+	maxGraceSeconds = 180
 	// maxLeaseSeconds is the lowest upper bound ganesha releases put on
 	// Lease_Lifetime (4.x: 120). 4.3 accepts out-of-range values without a
 	// word, so the range is enforced here.
@@ -72,6 +83,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.LeaseSeconds == 0 {
 		o.LeaseSeconds = DefaultLeaseSeconds
 	}
+	if o.GraceSeconds == 0 {
+		o.GraceSeconds = DefaultGraceSeconds
+	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -92,6 +106,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.LeaseSeconds < 1 || o.LeaseSeconds > maxLeaseSeconds {
 		return o, fmt.Errorf("local target: lease of %d s is outside ganesha's range 1-%d", o.LeaseSeconds, maxLeaseSeconds)
+	}
+	if o.GraceSeconds < 1 || o.GraceSeconds > maxGraceSeconds {
+		return o, fmt.Errorf("local target: grace period of %d s is outside ganesha's range 1-%d", o.GraceSeconds, maxGraceSeconds)
 	}
 	if err := o.checkIdentityOptions(); err != nil {
 		return o, err

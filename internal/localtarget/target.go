@@ -37,7 +37,8 @@ type Target struct {
 	caFile     string
 	log        *zap.Logger
 	front      *frontEnd
-	ganesha    *ganesha
+	nfsAddr    string // ganesha's loopback address; a restart keeps the port
+	faults     faults // black hole and delay, applied by the front end's hooks
 
 	done      chan struct{}
 	doneOnce  sync.Once
@@ -45,6 +46,13 @@ type Target struct {
 	current   atomic.Pointer[ganesha] // the adopted (ready) ganesha; failed attempts never are
 	closeOnce sync.Once
 	closeErr  error
+
+	// restartMu serialises RestartGanesha and Close's stop of ganesha;
+	// life ends on Close so a restart in progress gives up promptly.
+	restartMu sync.Mutex
+	lastEpoch int64 // ganesha epoch of the last launch; under restartMu after Start
+	life      context.Context
+	endLife   context.CancelFunc
 }
 
 // Start prepares the state directory (CA, server certificate, ganesha
@@ -79,6 +87,8 @@ func Start(ctx context.Context, o Options) (*Target, error) {
 	warnFilesystem(o.ExportDir, o.Logger)
 
 	t := &Target{opts: o, serverName: o.serverName(), log: o.Logger, done: make(chan struct{})}
+	t.life, t.endLife = context.WithCancel(context.Background())
+	t.faults.init()
 	tlsConf, err := t.prepareTLS()
 	if err != nil {
 		return nil, err
@@ -89,12 +99,16 @@ func Start(ctx context.Context, o Options) (*Target, error) {
 		return nil, fmt.Errorf("local target: listen on %s: %w", o.Listen, err)
 	}
 	start := time.Now()
-	if t.ganesha, err = t.startGanesha(ctx); err != nil {
+	g, err := t.startGanesha(ctx)
+	if err != nil {
 		ln.Close()
+		t.endLife()
 		return nil, err
 	}
-	t.log.Info("ganesha ready", zap.Duration("startup", time.Since(start)), zap.String("nfs_addr", t.ganesha.addr()))
+	t.nfsAddr = g.addr()
+	t.log.Info("ganesha ready", zap.Duration("startup", time.Since(start)), zap.String("nfs_addr", t.nfsAddr), zap.Bool("grace", o.Grace))
 	t.front = newFrontEnd(ln, tlsConf, t.dialGanesha, t.log, o.identityPolicy())
+	t.installFaultHooks()
 	t.log.Info("local mount target ready", zap.String("addr", t.Addr()), zap.String("server_name", t.serverName),
 		zap.String("cafile", t.caFile), zap.String("export", o.ExportDir))
 	return t, nil
@@ -136,30 +150,46 @@ func (t *Target) startGanesha(ctx context.Context) (*ganesha, error) {
 			}
 			port = p
 		}
-		g, err := startGanesha(t.opts.StateDir, ganeshaParams{
-			Port:         port,
-			ExportDir:    t.opts.ExportDir,
-			RecoveryRoot: filepath.Join(t.opts.StateDir, "recovery"),
-			LeaseSeconds: t.opts.LeaseSeconds,
-		}, t.log, t.ganeshaExited)
-		if err != nil {
-			return nil, fmt.Errorf("local target: %w", err)
-		}
-		if lastErr = g.waitReady(ctx); lastErr == nil {
-			t.current.Store(g)
-			select {
-			case <-g.exited: // died between the probe and adoption
-				t.ganeshaExited(g)
-			default:
-			}
+		g, err := t.launchGanesha(ctx, port, t.opts.Grace)
+		if err == nil {
 			return g, nil
 		}
-		_ = g.stop()
+		lastErr = err
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	return nil, fmt.Errorf("local target: %w", lastErr)
+}
+
+// launchGanesha starts one ganesha on port, waits until it answers and
+// adopts it as the current process (whose exit ends the target).
+func (t *Target) launchGanesha(ctx context.Context, port int, grace bool) (*ganesha, error) {
+	// Each launch gets a new epoch, even within one second (see Epoch).
+	t.lastEpoch = max(time.Now().Unix(), t.lastEpoch+1)
+	g, err := startGanesha(t.opts.StateDir, ganeshaParams{
+		Epoch:        t.lastEpoch,
+		Port:         port,
+		ExportDir:    t.opts.ExportDir,
+		RecoveryRoot: filepath.Join(t.opts.StateDir, "recovery"),
+		LeaseSeconds: t.opts.LeaseSeconds,
+		Grace:        grace,
+		GraceSeconds: t.opts.GraceSeconds,
+	}, t.log, t.ganeshaExited)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.waitReady(ctx); err != nil {
+		_ = g.stop()
+		return nil, err
+	}
+	t.current.Store(g)
+	select {
+	case <-g.exited: // died between the probe and adoption
+		t.ganeshaExited(g)
+	default:
+	}
+	return g, nil
 }
 
 // ganeshaExited runs on each ganesha's waiter goroutine. Only the adopted
@@ -178,14 +208,14 @@ func (t *Target) markDone() { t.doneOnce.Do(func() { close(t.done) }) }
 
 func (t *Target) dialGanesha(ctx context.Context) (net.Conn, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
-	return d.DialContext(ctx, "tcp", t.ganesha.addr())
+	return d.DialContext(ctx, "tcp", t.nfsAddr)
 }
 
 // Addr is the TLS front end's host:port.
 func (t *Target) Addr() string { return t.front.ln.Addr().String() }
 
 // NFSAddr is ganesha's plain-TCP loopback address (for TLS vs plain benchmarks).
-func (t *Target) NFSAddr() string { return t.ganesha.addr() }
+func (t *Target) NFSAddr() string { return t.nfsAddr }
 
 // CAFile is the PEM file of the CA that signed the front end's certificate.
 func (t *Target) CAFile() string { return t.caFile }
@@ -217,8 +247,14 @@ func (t *Target) Done() <-chan struct{} { return t.done }
 func (t *Target) Close() error {
 	t.closeOnce.Do(func() {
 		t.closing.Store(true)
+		t.endLife() // a restart in progress gives up
 		ferr := t.front.close()
-		gerr := t.ganesha.stop()
+		t.restartMu.Lock()
+		var gerr error
+		if g := t.current.Load(); g != nil {
+			gerr = g.stop()
+		}
+		t.restartMu.Unlock()
 		t.markDone()
 		t.closeErr = errors.Join(ferr, gerr)
 		t.log.Info("local mount target stopped")

@@ -56,3 +56,17 @@ func Start(tb testing.TB, opts ...func(*localtarget.Options)) *localtarget.Targe
 	})
 	return t
 }
+
+// WithGrace starts ganesha with a real grace period of seconds (not
+// graceless): OPEN and LOCK get NFS4ERR_GRACE until it ends or every client
+// known from before reclaimed. Restarts with RestartOptions.Grace use the
+// same length.
+func WithGrace(seconds int) func(*localtarget.Options) {
+	return func(o *localtarget.Options) { o.Grace, o.GraceSeconds = true, seconds }
+}
+
+// WithGraceSeconds sets the grace period of restarts with
+// RestartOptions.Grace only; the first start stays graceless.
+func WithGraceSeconds(seconds int) func(*localtarget.Options) {
+	return func(o *localtarget.Options) { o.GraceSeconds = seconds }
+}

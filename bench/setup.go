@@ -1,0 +1,284 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
+	"github.com/efs-fuse/efs-fuse/internal/fallback"
+	"github.com/efs-fuse/efs-fuse/internal/fusemount"
+	"github.com/efs-fuse/efs-fuse/internal/localtarget"
+	"github.com/efs-fuse/efs-fuse/internal/mountopts"
+	"github.com/efs-fuse/efs-fuse/nfsclient"
+	"github.com/efs-fuse/efs-fuse/tunnel"
+)
+
+// Each path works under benchDir/<path> of the file system, so paths
+// never share files and one RemoveAll tidies a path up.
+const benchDir = "efs-fuse-bench"
+
+// Timeouts for setting paths up and tearing them down: a target that
+// does not answer must fail the run with a reason, not hang it.
+const (
+	startTimeout    = 60 * time.Second
+	teardownTimeout = 30 * time.Second
+)
+
+// target is the mount target every path reaches: a local one started for
+// the run, or a remote one named by flags.
+type target struct {
+	cfg        Config
+	log        *zap.Logger
+	local      *localtarget.Target // nil for a remote target
+	workDir    string              // removed on close; "" for a remote target
+	export     string              // the exported directory, "" when remote
+	addr       string              // TLS front end
+	serverName string
+	caFile     string
+	plainAddr  string // plain NFS (ganesha), "" when not known
+}
+
+// openTarget starts the local target, or describes the remote one.
+func openTarget(ctx context.Context, cfg Config) (*target, error) {
+	t := &target{cfg: cfg, log: cfg.Logger}
+	if cfg.Target != "" {
+		t.addr, t.serverName, t.caFile, t.plainAddr = cfg.Target, cfg.ServerName, cfg.CAFile, cfg.PlainTarget
+		if t.serverName == "" {
+			return nil, errors.New("bench: --target needs --server-name (the name in the mount target's certificate, fs-ID.efs.REGION.amazonaws.com)")
+		}
+		return t, nil
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("bench: starting the local target (nfs-ganesha, FSAL VFS) needs root; run as root, or use --target HOST:PORT --server-name NAME to benchmark an existing mount target")
+	}
+	work, err := os.MkdirTemp(cfg.WorkDir, "efs-fuse-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("bench: work directory: %w", err)
+	}
+	t.workDir = work
+	t.export = filepath.Join(work, "export")
+	if err := os.MkdirAll(t.export, 0o777); err != nil {
+		_ = os.RemoveAll(work)
+		return nil, fmt.Errorf("bench: export directory: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	lt, err := localtarget.Start(sctx, localtarget.Options{
+		ExportDir: t.export, StateDir: filepath.Join(work, "state"), Listen: "127.0.0.1:0",
+		LeaseSeconds: 10, Logger: t.log.Named("target"),
+	})
+	if err != nil {
+		_ = os.RemoveAll(work)
+		return nil, fmt.Errorf("bench: start the local target: %w", err)
+	}
+	t.local = lt
+	t.addr, t.serverName, t.caFile, t.plainAddr = lt.Addr(), lt.ServerName(), lt.CAFile(), lt.NFSAddr()
+	return t, nil
+}
+
+func (t *target) close() error {
+	var err error
+	if t.local != nil {
+		err = t.local.Close()
+	}
+	if t.workDir != "" {
+		err = errors.Join(err, os.RemoveAll(t.workDir))
+	}
+	return err
+}
+
+// describe names the target in the report.
+func (t *target) describe() string {
+	if t.local != nil {
+		return "local (nfs-ganesha behind the TLS front end, export on " + t.export + ")"
+	}
+	return t.addr + " (" + t.serverName + ")"
+}
+
+// openPath sets up the named path and returns it with its setup path
+// (see env.setup). A *SkipError says the path cannot run here.
+func (t *target) openPath(ctx context.Context, name string) (Path, Path, error) {
+	sub := filepath.Join(benchDir, name)
+	switch name {
+	case "local":
+		if t.export == "" {
+			return nil, nil, &SkipError{"the target is remote: there is no local export directory"}
+		}
+		p, err := newOSPath(name, filepath.Join(t.export, sub), false, nil)
+		return p, p, err
+	case "fuse":
+		return t.openFUSE(ctx, sub)
+	case "kernel":
+		if !fallback.KernelHasNFS4() {
+			return nil, nil, &SkipError{"kernel has no NFS client (nfs4 not in /proc/filesystems)"}
+		}
+		if t.cfg.KernelMount == "" {
+			return nil, nil, &SkipError{"needs --kernel-mount DIR: a fallback-mode mount (efs-fuse -o tls,fallback ...) of the same target"}
+		}
+		p, err := newOSPath(name, filepath.Join(t.cfg.KernelMount, sub), true, nil)
+		return p, p, err
+	case "client":
+		return t.openClient(ctx, name, sub, t.tlsDial)
+	case "client-plain":
+		if t.plainAddr == "" {
+			return nil, nil, &SkipError{"no plain NFS address for a remote target: pass --plain-target HOST:2049"}
+		}
+		addr := t.plainAddr
+		return t.openClient(ctx, name, sub, func() (func(context.Context) (net.Conn, error), error) {
+			return func(ctx context.Context) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "tcp", addr)
+			}, nil
+		})
+	}
+	return nil, nil, fmt.Errorf("bench: unknown path %q", name)
+}
+
+// setupFor is the fast way to the files of path's working directory sub:
+// the export itself when the target is local.
+func (t *target) setupFor(p Path, sub string) (Path, error) {
+	if t.export == "" {
+		return p, nil
+	}
+	return newOSPath(p.Name()+"-setup", filepath.Join(t.export, sub), false, nil)
+}
+
+func (t *target) tlsDial() (func(context.Context) (net.Conn, error), error) {
+	tc := tunnel.NewConfig(t.addr, t.serverName)
+	tc.CAFile = t.caFile
+	d, err := tunnel.NewDialer(tc)
+	if err != nil {
+		return nil, fmt.Errorf("bench: TLS dialer: %w", err)
+	}
+	return d.DialContext, nil
+}
+
+func (t *target) openClient(ctx context.Context, name, sub string, dialer func() (func(context.Context) (net.Conn, error), error)) (Path, Path, error) {
+	dial, err := dialer()
+	if err != nil {
+		return nil, nil, err
+	}
+	host, _ := os.Hostname()
+	cctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	c, err := nfsclient.Dial(cctx, nfsclient.Config{
+		Dial:    dial,
+		OwnerID: fmt.Sprintf("efs-fuse-bench/%s/%s/%d", host, name, time.Now().UnixNano()),
+		Logger:  t.log.Named(name),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: %s path: connect to %s: %w", name, t.addr, err)
+	}
+	closeFn := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
+		defer cancel()
+		return c.Close(ctx)
+	}
+	p, err := newClientPath(cctx, name, c, "/"+filepath.ToSlash(sub), t.cfg.Depth, closeFn)
+	if err != nil {
+		return nil, nil, errors.Join(err, closeFn())
+	}
+	setup, err := t.setupFor(p, sub)
+	if err != nil {
+		return nil, nil, errors.Join(err, p.Close())
+	}
+	return p, setup, nil
+}
+
+// openFUSE uses the mount given with --mount, or mounts the target in
+// this process through the production mount path (fusemount), exactly as
+// `efs-fuse -o tls` would, and unmounts it when the path is closed.
+func (t *target) openFUSE(ctx context.Context, sub string) (Path, Path, error) {
+	if t.cfg.Mount != "" {
+		p, err := newOSPath("fuse", filepath.Join(t.cfg.Mount, sub), true, nil)
+		return p, p, err
+	}
+	if !fallback.FUSEAvailable() {
+		return nil, nil, &SkipError{"FUSE is not available (no /dev/fuse)"}
+	}
+	mnt, err := os.MkdirTemp(t.cfg.WorkDir, "efs-fuse-bench-mnt-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: fuse path: mount point: %w", err)
+	}
+	req, err := t.mountRequest(mnt)
+	if err != nil {
+		return nil, nil, errors.Join(err, os.Remove(mnt))
+	}
+	unmount, err := mountFUSE(ctx, req)
+	if err != nil {
+		return nil, nil, errors.Join(err, os.Remove(mnt))
+	}
+	closeFn := func() error { return errors.Join(unmount(), os.Remove(mnt)) }
+	p, err := newOSPath("fuse", filepath.Join(mnt, sub), true, closeFn)
+	if err != nil {
+		return nil, nil, errors.Join(err, closeFn())
+	}
+	setup, err := t.setupFor(p, sub)
+	if err != nil {
+		return nil, nil, errors.Join(err, p.Close())
+	}
+	return p, setup, nil
+}
+
+// mountRequest is what `efs-fuse -o tls,cafile=... DEVICE mnt` resolves to.
+func (t *target) mountRequest(mnt string) (*mountopts.MountRequest, error) {
+	fsID, region := "fs-00000000", localtarget.DefaultRegion
+	if labels := strings.Split(t.serverName, "."); len(labels) >= 3 && strings.HasPrefix(labels[0], "fs-") {
+		fsID, region = labels[0], labels[2]
+	}
+	optStr := "tls,region=" + region
+	if t.caFile != "" {
+		optStr += ",cafile=" + t.caFile
+	}
+	opts, err := mountopts.Parse(optStr)
+	if err != nil {
+		return nil, fmt.Errorf("bench: fuse path: mount options: %w", err)
+	}
+	return &mountopts.MountRequest{
+		FSID: fsID, Path: "/", MountPoint: mnt, Options: opts,
+		Target: mountopts.Target{DialAddr: t.addr, ServerName: t.serverName, DNSName: t.serverName, Region: region},
+		Config: efsconfig.Default(), Logger: t.log.Named("fuse"),
+	}, nil
+}
+
+// mountFUSE runs the mount on a goroutine it owns and returns once the
+// file system answers; the returned function unmounts and waits for the
+// goroutine to end.
+func mountFUSE(ctx context.Context, req *mountopts.MountRequest) (func() error, error) {
+	mctx, cancel := context.WithCancel(ctx)
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- (fusemount.Mounter{}).Mount(mctx, req, func() { close(ready) }) }()
+	unmount := func() error {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("bench: fuse path: unmount: %w", err)
+			}
+			return nil
+		case <-time.After(teardownTimeout):
+			return fmt.Errorf("bench: fuse path: %s did not unmount within %v", req.MountPoint, teardownTimeout)
+		}
+	}
+	select {
+	case <-ready:
+		return unmount, nil
+	case err := <-done:
+		cancel()
+		if err == nil {
+			err = errors.New("ended before the file system was ready")
+		}
+		return nil, fmt.Errorf("bench: fuse path: mount: %w", err)
+	case <-time.After(startTimeout):
+		return nil, errors.Join(fmt.Errorf("bench: fuse path: mount not ready within %v", startTimeout), unmount())
+	}
+}

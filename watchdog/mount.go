@@ -1,0 +1,197 @@
+package watchdog
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/efs-fuse/efs-fuse/internal/fallback"
+	"github.com/efs-fuse/efs-fuse/internal/fusemount"
+)
+
+// remountTimeout bounds a remount command: it returns once the new mount
+// answers, and its own session bring-up is bounded by 30 s.
+const remountTimeout = 90 * time.Second
+
+// killWait bounds the wait for a SIGKILLed tunnel to release its port.
+const killWait = 2 * time.Second
+
+// mount is one mount's loop: observe, decide (decide.go), act.
+type mount struct {
+	w     *Watchdog
+	path  string
+	mode  string
+	log   *zap.Logger
+	probe *prober
+	fuse  FUSEState
+	tun   TunnelState
+	// tableErr is the last mount-table error logged, to log it once.
+	tableErr string
+}
+
+func (m *mount) run(ctx context.Context) {
+	t := time.NewTicker(m.w.poll)
+	defer t.Stop()
+	for m.pollOnce(ctx) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-m.probe.wake:
+		}
+	}
+}
+
+// pollOnce reports whether the mount is still to be supervised.
+func (m *mount) pollOnce(ctx context.Context) bool {
+	e := readEntry(Entry{Path: m.path, Mode: m.mode})
+	switch {
+	case errors.Is(e.Err, fs.ErrNotExist):
+		m.log.Info("state file removed: no longer supervising")
+		return false
+	case e.Err != nil:
+		// The scan loop reports it and starts a loop again once it reads.
+		return false
+	}
+	table, err := m.w.mounted()
+	if err != nil {
+		if err.Error() != m.tableErr {
+			m.tableErr = err.Error()
+			m.log.Error("cannot observe the mount", zap.Error(err))
+		}
+		return true
+	}
+	m.tableErr = ""
+	if e.FUSE != nil {
+		return m.pollFUSE(ctx, e.FUSE, table)
+	}
+	return m.pollTunnel(e.Tunnel, table)
+}
+
+func (m *mount) pollFUSE(ctx context.Context, st *fusemount.State, table MountTable) bool {
+	now := m.w.o.Now()
+	res, errStr, inFlight := m.probe.result(now, m.w.policy.ProbeTimeout)
+	obs := FUSEObservation{Now: now, PID: st.PID, Mounted: table.Has(st.MountPoint, ModeFUSE),
+		PIDAlive: m.w.o.Alive(st.PID), Probe: res, ProbeErr: errStr, ProbeInFlight: inFlight}
+	var d Decision
+	m.fuse, d = DecideFUSE(m.fuse, obs, m.w.policy)
+	if d.Recovered > 0 {
+		m.log.Info("mount recovered", zap.String("cause", d.Cause), zap.Duration("time_to_recover", d.Recovered))
+	}
+	switch d.Action {
+	case ActRestartSession:
+		m.log.Warn("mount unresponsive: asking the serving process to restart its NFS connection",
+			zap.String("cause", d.Cause), zap.Int("pid", st.PID))
+		if err := signal(st.PID, fusemount.RestartSessionSignal); err != nil {
+			m.log.Error("restart session", zap.Error(err))
+		}
+	case ActRemount:
+		if m.remount(ctx, st, obs.Mounted, d.Cause) {
+			m.probe.start(st.MountPoint, now) // recovery is logged when it answers
+		}
+		return true
+	case ActRemoveState:
+		removeFiles(m.log, []string{m.path})
+		m.log.Info("removed the state file of a mount that is gone", zap.String("cause", d.Cause))
+		return false
+	}
+	if d.StartProbe {
+		m.probe.start(st.MountPoint, now)
+	}
+	return true
+}
+
+// remount replaces a FUSE mount whose daemon died: lazy unmount (nothing
+// on it can be saved), then the mount's own command at the same place.
+func (m *mount) remount(ctx context.Context, st *fusemount.State, mounted bool, cause string) bool {
+	log := m.log.With(zap.String("cause", cause), zap.Int("old_pid", st.PID), zap.Int("attempt", m.fuse.Trouble.Restarts))
+	log.Warn("remounting")
+	start := time.Now()
+	if mounted {
+		if err := m.w.o.Unmount(st.MountPoint); err != nil {
+			log.Error("lazy unmount failed", zap.Error(err))
+		}
+	}
+	m.probe.reset()
+	rctx, cancel := context.WithTimeout(ctx, remountTimeout)
+	defer cancel()
+	if err := m.w.o.Remount(rctx, st.Cmd, st.UID, st.GID); err != nil {
+		log.Error("remount failed", zap.Error(err), zap.Time("next_attempt_not_before", m.fuse.Backoff.NotBefore))
+		return false
+	}
+	log.Info("remounted", zap.Duration("took", time.Since(start)))
+	return true
+}
+
+func (m *mount) pollTunnel(st *fallback.State, table MountTable) bool {
+	now := m.w.o.Now()
+	res, _, inFlight := m.probe.result(now, m.w.policy.HealthTimeout)
+	obs := TunnelObservation{Now: now, MountTime: fromEpoch(st.MountTime), PID: st.PID,
+		Mounted: table.Has(st.MountPoint, ModeTunnel), PIDAlive: m.w.o.Alive(st.PID), Probe: res, ProbeInFlight: inFlight}
+	var d Decision
+	m.tun, d = DecideTunnel(m.tun, obs, m.w.policy)
+	if d.Recovered > 0 {
+		m.log.Info("tunnel recovered", zap.String("cause", d.Cause), zap.Duration("time_to_recover", d.Recovered))
+	}
+	switch d.Action {
+	case ActRestartTunnel:
+		m.restartTunnel(st, d.Cause)
+	case ActKillTunnel:
+		m.log.Warn("killing a hung tunnel", zap.String("cause", d.Cause), zap.Int("pid", st.PID))
+		if err := signal(st.PID, unix.SIGKILL); err != nil {
+			m.log.Error("kill tunnel", zap.Error(err))
+		}
+		for end := time.Now().Add(killWait); m.w.o.Alive(st.PID) && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		m.restartTunnel(st, d.Cause)
+	case ActUnmountConfirmed:
+		m.log.Info("unmount confirmed: the tunnel stops after the grace period", zap.String("cause", d.Cause),
+			zap.Duration("grace", m.w.policy.UnmountGrace))
+	case ActStopTunnel:
+		m.log.Info("stopping the tunnel of an unmounted file system", zap.String("cause", d.Cause), zap.Int("pid", st.PID))
+		if m.w.o.Alive(st.PID) {
+			if err := signal(st.PID, unix.SIGTERM); err != nil {
+				m.log.Error("stop tunnel", zap.Error(err))
+			}
+		}
+		removeFiles(m.log, append([]string{m.path}, st.Files...))
+		return false
+	}
+	if d.StartProbe {
+		m.probe.start(st.MountPoint, now)
+	}
+	return true
+}
+
+// restartTunnel starts the tunnel again from the state file's command, on
+// the same port, and records the new pid.
+func (m *mount) restartTunnel(st *fallback.State, cause string) {
+	log := m.log.With(zap.String("cause", cause), zap.Int("old_pid", st.PID), zap.Int("attempt", m.tun.Trouble.Restarts))
+	tun, err := m.w.o.StartTunnel(st.Cmd, flagValue(st.Cmd, "--log-file"))
+	if err != nil {
+		log.Error("restarting the tunnel failed", zap.Error(err))
+		return
+	}
+	st.PID = tun.Pid()
+	if err := fallback.WriteState(filepath.Dir(m.path), filepath.Base(m.path), st); err != nil {
+		log.Error("tunnel restarted, but its state file could not be updated", zap.Error(err), zap.Int("pid", st.PID))
+		return
+	}
+	log.Info("tunnel restarted", zap.Int("pid", st.PID))
+}
+
+// flagValue returns the value of flag in argv ("" if absent).
+func flagValue(argv []string, flag string) string {
+	for i, a := range argv {
+		if a == flag && i+1 < len(argv) {
+			return argv[i+1]
+		}
+	}
+	return ""
+}

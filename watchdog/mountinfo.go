@@ -1,0 +1,64 @@
+package watchdog
+
+import (
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// MountTable is the set of mount points in a mount table, with their
+// file system types.
+type MountTable map[string][]string
+
+// ParseMountInfo reads /proc/self/mountinfo content (proc(5)). Lines it
+// cannot read are skipped: one odd line must not hide every mount.
+func ParseMountInfo(data string) MountTable {
+	t := MountTable{}
+	for _, line := range strings.Split(data, "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if len(f) < 5 || len(g) < 1 {
+			continue
+		}
+		mp := filepath.Clean(unescape(f[4]))
+		t[mp] = append(t[mp], g[0])
+	}
+	return t
+}
+
+// Has reports whether mountPoint carries a mount of the mode's kind: FUSE
+// (fuse.*) for "fuse", NFS for "tunnel". The kind matters: after a lazy
+// unmount the directory underneath must not count as the mount.
+func (t MountTable) Has(mountPoint, mode string) bool {
+	for _, typ := range t[filepath.Clean(mountPoint)] {
+		if mode == "fuse" && (typ == "fuse" || strings.HasPrefix(typ, "fuse.")) {
+			return true
+		}
+		if mode != "fuse" && strings.HasPrefix(typ, "nfs") {
+			return true
+		}
+	}
+	return false
+}
+
+// unescape undoes the kernel's octal escapes (\040 for a space).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

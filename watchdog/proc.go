@@ -1,0 +1,47 @@
+package watchdog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// ProcessAlive reports whether pid is a running process. A zombie is dead:
+// a tunnel restarted by the watchdog is its child, so the watchdog reaps it
+// here (wait4 on a process that is not our child just fails with ECHILD).
+func ProcessAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	var ws unix.WaitStatus
+	if got, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); got == pid {
+		return false
+	}
+	if err := unix.Kill(pid, 0); err != nil && !errors.Is(err, unix.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	// The state follows the last ')' (the command name may hold any byte).
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z' && stat[i+2] != 'X'
+	}
+	return true
+}
+
+// signal sends sig to pid; a process already gone is not an error.
+func signal(pid int, sig unix.Signal) error {
+	if pid <= 0 {
+		return fmt.Errorf("signal %v: no process id", sig)
+	}
+	if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("signal %v to %d: %w", sig, pid, err)
+	}
+	return nil
+}
