@@ -172,6 +172,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	c.wg.Add(2)
 	go c.renewLease()
 	go c.heartbeat()
+	c.watchConn(conn)
 	return c, nil
 }
 

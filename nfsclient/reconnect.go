@@ -63,6 +63,19 @@ func (c *Client) connLost(conn *rpc.Conn, cause error) {
 	c.goOwned(c.reconnect)
 }
 
+// watchConn reconnects as soon as conn ends, rather than at the next
+// request: an idle mount whose server restarted is whole again before
+// anyone asks, and its lease renewal does not have to find out.
+func (c *Client) watchConn(conn *rpc.Conn) {
+	c.goOwned(func() {
+		select {
+		case <-conn.Done():
+			c.connLost(conn, conn.Err())
+		case <-c.closing:
+		}
+	})
+}
+
 // reconnect dials until it has a connection bound to a working session,
 // then installs it and wakes every waiting request. It runs until it
 // succeeds or the client closes: a hard mount never gives up.
@@ -81,6 +94,7 @@ func (c *Client) reconnect() {
 			c.conn = conn
 			close(c.connReady)
 			c.mu.Unlock()
+			c.watchConn(conn)
 			c.reconnects.Add(1)
 			c.log.Info("reconnected to the server", zap.Int("attempts", attempt), zap.Duration("recovery_time", time.Since(start)))
 			return

@@ -247,7 +247,10 @@ func loadOrCreateKey(ctx context.Context, path string, log *zap.Logger) (*rsa.Pr
 		return key, err
 	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// The directory is efs-utils' /etc/amazon/efs, which also holds the
+	// world-readable config file: 0755 as efs-utils makes it; the key
+	// file itself is 0400.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("tunnel: create key directory: %w", err)
 	}
 	unlock, err := lockFile(ctx, path+".lock")

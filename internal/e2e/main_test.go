@@ -14,6 +14,9 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(writerEnv) != "" {
+		os.Exit(runWriter())
+	}
 	dir, err := os.MkdirTemp("", "efs-fuse-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -29,6 +29,14 @@ func Load(path string) (*Config, error) {
 		c.Path = path
 		return c, nil
 	}
+	if errors.Is(err, fs.ErrPermission) {
+		// A user who may not read the host's config (a non-root or
+		// user-namespace mount) still mounts, with the defaults.
+		c := Default()
+		c.Path = path
+		c.Warnings = append(c.Warnings, fmt.Sprintf("cannot read %s (%v); using the default configuration", path, err))
+		return c, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read config file: %w", err)
 	}
