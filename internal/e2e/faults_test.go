@@ -2,11 +2,11 @@ package e2e
 
 import (
 	"bufio"
-	"errors"
 	"context"
-	"encoding/hex"
-	"fmt"
 	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
