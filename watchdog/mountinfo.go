@@ -23,7 +23,7 @@ func ParseMountInfo(data string) MountTable {
 		if len(f) < 5 || len(g) < 1 {
 			continue
 		}
-		mp := filepath.Clean(unescape(f[4]))
+		mp := filepath.Clean(UnescapeMountInfo(f[4]))
 		t[mp] = append(t[mp], g[0])
 	}
 	return t
@@ -44,8 +44,8 @@ func (t MountTable) Has(mountPoint, mode string) bool {
 	return false
 }
 
-// unescape undoes the kernel's octal escapes (\040 for a space).
-func unescape(s string) string {
+// UnescapeMountInfo undoes the kernel's octal escapes (\040 for a space).
+func UnescapeMountInfo(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}

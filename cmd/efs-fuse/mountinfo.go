@@ -2,8 +2,9 @@ package main
 
 import (
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"github.com/efs-fuse/efs-fuse/watchdog"
 )
 
 // mountEntry is one line of /proc/self/mountinfo, the fields we use.
@@ -24,28 +25,9 @@ func parseMountInfo(data string) []mountEntry {
 		if len(f) < 5 || len(g) < 2 {
 			continue
 		}
-		out = append(out, mountEntry{MountPoint: unescapeMountInfo(f[4]), FSType: g[0], Source: unescapeMountInfo(g[1])})
+		out = append(out, mountEntry{MountPoint: watchdog.UnescapeMountInfo(f[4]), FSType: g[0], Source: watchdog.UnescapeMountInfo(g[1])})
 	}
 	return out
-}
-
-// unescapeMountInfo undoes the kernel's octal escapes (\040 for a space).
-func unescapeMountInfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // isEFSMount reports whether mountPoint already carries an NFS or efs-fuse

@@ -3,6 +3,8 @@ package main
 import (
 	"reflect"
 	"testing"
+
+	"github.com/efs-fuse/efs-fuse/watchdog"
 )
 
 func TestParseMountInfo(t *testing.T) {
@@ -30,7 +32,7 @@ garbage line
 			t.Errorf("isEFSMount(%q) = %v", tc.mp, !tc.want)
 		}
 	}
-	if unescapeMountInfo(`a\0`) != `a\0` || unescapeMountInfo(`\134x`) != `\x` {
+	if watchdog.UnescapeMountInfo(`a\0`) != `a\0` || watchdog.UnescapeMountInfo(`\134x`) != `\x` {
 		t.Error("unescape of short or backslash escapes is wrong")
 	}
 }

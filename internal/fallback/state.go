@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/efs-fuse/efs-fuse/internal/statefile"
 )
 
 // tempPrefix marks a state file being set up: it claims its port while the
@@ -57,33 +59,7 @@ func StateFileName(fsID, mountPoint string, port int) string {
 // WriteState writes s to dir/name atomically (a temporary file renamed over
 // it), mode 0600: it names key files and the command that runs the tunnel.
 func WriteState(dir, name string, s *State) error {
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode state file %s: %w", name, err)
-	}
-	path := filepath.Join(dir, name)
-	// The temporary name starts with "." and does not end in .<port>, so a
-	// concurrent port selection never mistakes it for a claim.
-	tmp, err := os.CreateTemp(dir, ".tmp-state-*")
-	if err != nil {
-		return fmt.Errorf("write state file %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write state file %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write state file %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write state file %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write state file %s: %w", path, err)
-	}
-	return nil
+	return statefile.WriteJSON(dir, name, s)
 }
 
 // ReadState reads one state file. A malformed file is an error naming it.

@@ -2,12 +2,13 @@ package fusemount
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/efs-fuse/efs-fuse/internal/statefile"
 )
 
 // ModeFUSE is State.Mode for FUSE-mode mounts ("tunnel" is port-based mode).
@@ -65,27 +66,7 @@ func IsStateFileName(name string) bool {
 // it, so readers never see half a file), mode 0600: it holds the command
 // line, which can name key and credential files.
 func WriteState(dir, name string, s *State) error {
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode state file %s: %w", name, err)
-	}
-	path := filepath.Join(dir, name)
-	// A dot name that matches no state file pattern: concurrent readers
-	// and port selection skip it.
-	tmp, err := os.CreateTemp(dir, ".tmp-fuse-state-*")
-	if err != nil {
-		return fmt.Errorf("write state file %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	_, werr := tmp.Write(append(data, '\n'))
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		return fmt.Errorf("write state file %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write state file %s: %w", path, err)
-	}
-	return nil
+	return statefile.WriteJSON(dir, name, s)
 }
 
 // ReadState reads one FUSE-mode state file. A malformed file is an error
