@@ -67,17 +67,7 @@ func (st *openState) ioStateid() nfsclient.Stateid {
 // old and new access. Open's attributes come back in attr (the zero Attr
 // when no OPEN was needed).
 func (n *node) acquireOpen(ctx context.Context, cred rpc.Cred, access uint32) (*openState, nfsclient.Attr, error) {
-	n.mu.Lock()
-	if n.opens == nil {
-		n.opens = map[uint32]*openState{}
-	}
-	st := n.opens[cred.UID]
-	if st == nil {
-		st = &openState{n: n, cred: cred, owner: nfsclient.OpenOwner(cred)}
-		n.opens[cred.UID] = st
-	}
-	st.refs++
-	n.mu.Unlock()
+	st := n.holdOpen(cred)
 
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -100,7 +90,18 @@ func (n *node) acquireOpen(ctx context.Context, cred rpc.Cred, access uint32) (*
 // already had a state here (a hard link of an open file, or a race), the
 // server has merged the two into one stateid, and so do we.
 func (n *node) adoptOpen(cred rpc.Cred, stateid nfsclient.Stateid, access uint32) *openState {
+	st := n.holdOpen(cred)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n.installLocked(st, stateid, access)
+	return st
+}
+
+// holdOpen returns cred's open state on n (made if there is none) with one
+// more reference for the caller.
+func (n *node) holdOpen(cred rpc.Cred) *openState {
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.opens == nil {
 		n.opens = map[uint32]*openState{}
 	}
@@ -110,10 +111,6 @@ func (n *node) adoptOpen(cred rpc.Cred, stateid nfsclient.Stateid, access uint32
 		n.opens[cred.UID] = st
 	}
 	st.refs++
-	n.mu.Unlock()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	n.installLocked(st, stateid, access)
 	return st
 }
 
