@@ -17,7 +17,7 @@ deps:
 # detector; then the end-to-end fault tests (hundreds of MiB through FUSE
 # while connections are cut and servers restart) without it.
 E2E := ./internal/e2e/...
-test: build
+test: build deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 15m $$($(GO) list $(PKGS) | grep -v /internal/e2e)
 	$(GO) test -count=1 -timeout 10m $(E2E)
