@@ -9,6 +9,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"go.uber.org/zap"
 
 	"github.com/efs-fuse/efs-fuse/nfsclient"
 	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
@@ -165,8 +166,12 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		}
 		if h, ok := f.(*fileHandle); ok {
 			stateid = h.ioStateid()
-		} else {
-			stateid = n.anyOpenStateid()
+		} else if st := n.pinAnyOpen(); st != nil {
+			// Pinned: the kernel sends RELEASE asynchronously after
+			// close(2), so without a reference the CLOSE could overtake
+			// this SETATTR and the server would answer BAD_STATEID.
+			defer n.unpinOpen(ctx, st)
+			stateid = st.ioStateid()
 		}
 	}
 	a, err := n.fsys.sess.Setattr(ctx, cred, n.getFH(), stateid, s)
@@ -178,17 +183,26 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	return 0
 }
 
-// anyOpenStateid returns the I/O stateid of some open of n, or the
-// anonymous stateid when there is none.
-func (n *node) anyOpenStateid() nfsclient.Stateid {
+// pinAnyOpen returns some open state of n with one more reference, or
+// nil when there is none. Give it back with unpinOpen.
+func (n *node) pinAnyOpen() *openState {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, st := range n.opens {
-		if sid := st.ioStateid(); sid != nfsclient.AnonymousStateid {
-			return sid
+		if st.other.Load() != nil {
+			st.refs++
+			return st
 		}
 	}
-	return nfsclient.AnonymousStateid
+	return nil
+}
+
+// unpinOpen drops a pinAnyOpen reference, CLOSEing the state if every
+// handle went away meanwhile.
+func (n *node) unpinOpen(ctx context.Context, st *openState) {
+	if err := n.releaseOpen(ctx, st); err != nil {
+		n.fsys.log.Debug("close failed", zap.Error(err))
+	}
 }
 
 var _ = (fs.NodeAccesser)((*node)(nil))
