@@ -30,9 +30,11 @@ var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); ret
 
 // RelayConfig configures a Relay.
 type RelayConfig struct {
-	// Target is how to reach the mount target. Its ClientCertificate is
-	// ignored: the relay presents the certificate LoadClientCertificate
-	// returned at start or at the last Reload.
+	// Target is how to reach the mount target. Its ClientCertificate, if
+	// set, is called on every upstream handshake (an Identity's
+	// Certificate, which renews itself); otherwise the relay presents the
+	// certificate LoadClientCertificate returned at start or at the last
+	// Reload. Setting both is an error.
 	Target Config
 	// LoadClientCertificate reads the client certificate (nil, nil = none).
 	// It runs at NewRelay and at each Reload, never per connection, so a
@@ -105,6 +107,9 @@ func NewRelay(ln net.Listener, cfg RelayConfig) (*Relay, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	if cfg.Target.ClientCertificate != nil && cfg.LoadClientCertificate != nil {
+		return nil, errors.New("tunnel: a relay takes its client certificate from Target.ClientCertificate or LoadClientCertificate, not both")
+	}
 	r := &Relay{ln: ln, load: cfg.LoadClientCertificate, idle: cfg.IdleTimeout, log: log, conns: map[uint64]*relayConn{}}
 	if r.idle == 0 {
 		r.idle = DefaultIdleTimeout
@@ -114,7 +119,9 @@ func NewRelay(ln net.Listener, cfg RelayConfig) (*Relay, error) {
 	}
 	tc := cfg.Target
 	tc.Logger = log
-	tc.ClientCertificate = func() (*tls.Certificate, error) { return r.cert.Load(), nil }
+	if tc.ClientCertificate == nil {
+		tc.ClientCertificate = func() (*tls.Certificate, error) { return r.cert.Load(), nil }
+	}
 	d, err := NewDialer(tc)
 	if err != nil {
 		return nil, err
@@ -136,8 +143,12 @@ func (r *Relay) Active() int { return int(r.active.Load()) }
 
 // Reload re-reads the client certificate for connections dialled from now
 // on; established connections keep theirs (TLS cannot change it mid-session).
-// On error the previous certificate stays in use.
+// On error the previous certificate stays in use. A relay whose certificate
+// comes from Target.ClientCertificate has nothing to reload.
 func (r *Relay) Reload() error {
+	if r.load == nil {
+		return nil
+	}
 	if err := r.loadCert(); err != nil {
 		r.log.Error("client certificate reload failed; keeping the previous one", zap.Error(err))
 		return err
@@ -248,7 +259,11 @@ func (r *Relay) serve(c *relayConn) {
 	}
 	up, derr := r.dialer.DialContext(r.ctx)
 	if derr != nil {
-		if r.ctx.Err() == nil {
+		switch {
+		case r.ctx.Err() != nil:
+		case refusedClientCert(derr): // TLS 1.2: the handshake itself fails
+			log.Error(msgCertRefused, zap.Error(derr))
+		default:
 			log.Error("cannot reach the mount target; closing the local connection", zap.Error(derr))
 		}
 		return
@@ -256,7 +271,7 @@ func (r *Relay) serve(c *relayConn) {
 	if !c.setUpstream(up) {
 		return // closed while dialling
 	}
-	if tc, ok := up.(*tls.Conn); ok {
+	if tc, ok := up.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		log.Debug("relaying", zap.Uint16("tls_version", tc.ConnectionState().Version))
 	}
 	if werr := c.writeIdle(up, (*buf)[:n], r.idle); werr != nil || err != nil {
@@ -343,7 +358,7 @@ func (c *relayConn) close() {
 		// Close the TCP connection under TLS: tls.Conn.Close would first
 		// send close_notify and could block for seconds on a stuck peer,
 		// and Relay.Close calls this under its lock.
-		if tc, ok := c.upstream.(*tls.Conn); ok {
+		if tc, ok := c.upstream.(interface{ NetConn() net.Conn }); ok {
 			tc.NetConn().Close()
 		} else {
 			c.upstream.Close()
@@ -419,6 +434,10 @@ func (c *relayConn) logEnd(log *zap.Logger) {
 	switch {
 	case errors.Is(err, errIdle):
 		log.Debug("connection idle; closed")
+	case s == fromTarget && refusedClientCert(err):
+		// TLS 1.3: the server judges the certificate after the client's
+		// handshake is done, so the refusal arrives on the first read.
+		log.Error(msgCertRefused, zap.Error(err))
 	case s == fromTarget && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)):
 		log.Info("mount target closed the connection; closed the local side so the NFS client reconnects", zap.Error(err))
 	case s == fromTarget:
@@ -426,4 +445,19 @@ func (c *relayConn) logEnd(log *zap.Logger) {
 	default:
 		log.Debug("local side ended the connection", zap.Error(err))
 	}
+}
+
+const msgCertRefused = "the mount target refused the client certificate (file system, access point or IAM authorization); closed the local side"
+
+// TLS alerts (RFC 8446 section 6.2) a server sends when it refuses the
+// client's certificate.
+const (
+	alertBadCertificate      = 42
+	alertAccessDenied        = 49
+	alertCertificateRequired = 116
+)
+
+func refusedClientCert(err error) bool {
+	return isRemoteAlert(err, alertBadCertificate) || isRemoteAlert(err, alertAccessDenied) ||
+		isRemoteAlert(err, alertCertificateRequired)
 }

@@ -258,6 +258,88 @@ func TestRelayReloadClientCertificate(t *testing.T) {
 	}
 }
 
+// TestRelayPerHandshakeClientCertificate: Target.ClientCertificate (an
+// Identity renewing itself) is asked on every upstream handshake, so a
+// change shows on the next connection without Reload; setting it together
+// with LoadClientCertificate is refused.
+func TestRelayPerHandshakeClientCertificate(t *testing.T) {
+	f := newFixture(t)
+	scfg := f.serverConfig(t, f.ca, testca.Leaf{DNSNames: []string{fsName}})
+	scfg.ClientAuth = tls.RequireAnyClientCert
+	addr, results := startTLSServer(t, scfg)
+	issue := func(cn string) *tls.Certificate {
+		c, err := f.otherCA.Issue(testca.Leaf{CommonName: cn, Client: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &c
+	}
+	var current atomic.Pointer[tls.Certificate]
+	current.Store(issue("cert-1"))
+	tc := targetConfig(f, addr)
+	tc.ClientCertificate = func() (*tls.Certificate, error) { return current.Load(), nil }
+	if _, err := NewRelay(nil, RelayConfig{Target: tc, LoadClientCertificate: tc.ClientCertificate}); err == nil {
+		t.Fatal("NewRelay accepted both certificate sources")
+	}
+	r, _ := startRelay(t, RelayConfig{Target: tc})
+	presented := func() string {
+		t.Helper()
+		c := dialLocal(t, r)
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		c.Close()
+		res := <-results
+		if res.handshakeErr != nil || len(res.peerCerts) == 0 {
+			t.Fatalf("server: handshake %v, %d client certs", res.handshakeErr, len(res.peerCerts))
+		}
+		return res.peerCerts[0].Subject.CommonName
+	}
+	if cn := presented(); cn != "cert-1" {
+		t.Fatalf("presented %q, want cert-1", cn)
+	}
+	current.Store(issue("cert-2"))
+	if cn := presented(); cn != "cert-2" {
+		t.Fatalf("after the change a new connection presented %q, want cert-2", cn)
+	}
+	if err := r.Reload(); err != nil {
+		t.Fatalf("Reload with nothing to reload: %v", err)
+	}
+}
+
+// TestRelayLogsRefusedClientCertificate: a target that refuses the client
+// certificate (an EFS access point or IAM refusal) is named as such in the
+// log, whether the refusal ends the TLS 1.2 handshake or comes on the
+// first read after a TLS 1.3 one.
+func TestRelayLogsRefusedClientCertificate(t *testing.T) {
+	for name, v := range map[string]uint16{"TLS12": tls.VersionTLS12, "TLS13": tls.VersionTLS13} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			scfg := f.serverConfig(t, f.ca, testca.Leaf{DNSNames: []string{fsName}})
+			// Judge the certificate as the local target does (EFS extensions).
+			scfg.ClientAuth = tls.RequireAnyClientCert
+			scfg.VerifyConnection = func(tls.ConnectionState) error { return errors.New("no access point") }
+			scfg.MaxVersion = v
+			srv := startEchoTLSServer(t, scfg)
+			cert, err := f.otherCA.Issue(testca.Leaf{CommonName: "client", Client: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, logs := startRelay(t, RelayConfig{Target: targetConfig(f, srv.addr),
+				LoadClientCertificate: func() (*tls.Certificate, error) { return &cert, nil }})
+			c := dialLocal(t, r)
+			if _, err := c.Write([]byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			expectClosed(t, c, 5*time.Second)
+			waitFor(t, func() bool {
+				return logs.FilterMessageSnippet("refused the client certificate").FilterLevelExact(zapcore.ErrorLevel).Len() == 1
+			})
+		})
+	}
+}
+
 func TestRelayReloadErrorKeepsCertificate(t *testing.T) {
 	f := newFixture(t)
 	srv := startEchoTLSServer(t, f.serverConfig(t, f.ca, testca.Leaf{DNSNames: []string{fsName}}))

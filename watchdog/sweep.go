@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
@@ -89,11 +90,37 @@ func (w *Watchdog) sweep() {
 	}
 }
 
-// removeFiles removes a mount's state file and the files it lists.
+// removeFiles removes a mount's state file and the files it lists. A
+// listed directory (a tunnel's certificate directory) goes with the files
+// directly in it; nothing below that is touched.
 func removeFiles(log *zap.Logger, paths []string) {
 	for _, p := range paths {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		err := os.Remove(p)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if fi, lerr := os.Lstat(p); lerr == nil && fi.IsDir() {
+				err = removeFlatDir(p)
+			}
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			log.Warn("removing a file of an unmounted file system", zap.String("file", p), zap.Error(err))
 		}
 	}
+}
+
+// removeFlatDir removes the non-directories in dir, then dir itself (which
+// fails if a subdirectory was there).
+func removeFlatDir(dir string) error {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, de := range des {
+		if de.IsDir() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, de.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return os.Remove(dir)
 }

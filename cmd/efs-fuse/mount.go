@@ -67,11 +67,12 @@ type fallbackMounter interface {
 
 // systemDeps wires the real host.
 func systemDeps() *mountDeps {
+	euid := privilegeEuid()
 	return &mountDeps{
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
 		Getenv: os.Getenv,
-		Euid:   privilegeEuid(),
+		Euid:   euid,
 		ReadMountInfo: func() (string, error) {
 			b, err := os.ReadFile("/proc/self/mountinfo")
 			return string(b), err
@@ -92,7 +93,9 @@ func systemDeps() *mountDeps {
 
 		FUSEAvailable: fallback.FUSEAvailable,
 		KernelHasNFS:  fallback.KernelHasNFS4,
-		Fallback:      &fallback.Mounter{},
+		// Not root of the host: the client key lives in the user's state
+		// directory, as in FUSE mode.
+		Fallback:      &fallback.Mounter{Version: version, Unprivileged: euid != 0},
 		StartWatchdog: startWatchdog,
 	}
 }

@@ -14,7 +14,7 @@ import (
 func newTunnelCmd() *cobra.Command {
 	var o fallback.TunnelOptions
 	cmd := &cobra.Command{
-		Use:   "tunnel --listen 127.0.0.1:PORT --target HOST:2049 --server-name NAME [--cafile PATH]",
+		Use:   "tunnel --listen 127.0.0.1:PORT --target HOST:2049 --server-name NAME [--cafile PATH] [--fs-id FS-ID [--access-point AP] [--iam ...]]",
 		Short: "Relay local NFS connections to an EFS mount target over TLS (port-based mode)",
 		Long: `Accepts plain TCP connections on --listen (loopback) and relays each one over
 its own TLS connection to --target, verifying the server exactly as FUSE mode
@@ -27,8 +27,16 @@ target drops a connection the local one is closed too, and the kernel client
 reconnects and replays. Connections that send nothing (port probes) never
 reach the target.
 
-Signals: SIGHUP re-reads --cert/--key for new connections; SIGTERM or SIGINT
-closes every connection and exits 0.`,
+The client certificate: with --fs-id the tunnel makes the EFS client
+certificate itself (file system, --access-point, and with --iam a signature
+made with AWS credentials from --awsprofile, --awscredsuri, --rolearn and
+--jwtpath or the default chain) from the key at --key, renews it every
+--cert-renewal and writes the current one to --cert-out. Every new connection
+presents the current certificate; live ones keep theirs. Alternatively --cert
+and --key name an external certificate.
+
+Signals: SIGHUP renews the certificate now (--fs-id) or re-reads --cert/--key,
+for new connections; SIGTERM or SIGINT closes every connection and exits 0.`,
 		Example: `  efs-fuse tunnel --listen 127.0.0.1:20407 --target 10.0.0.12:2049 \
     --server-name fs-12345678.efs.us-east-1.amazonaws.com --cafile /etc/amazon/efs/efs-utils.crt`,
 		Args: cobra.NoArgs,
@@ -48,6 +56,7 @@ closes every connection and exits 0.`,
 		},
 	}
 	fallback.TunnelFlags(cmd.Flags(), &o)
+	o.Version = version
 	_ = cmd.MarkFlagRequired("listen")
 	_ = cmd.MarkFlagRequired("target")
 	_ = cmd.MarkFlagRequired("server-name")

@@ -15,6 +15,7 @@ import (
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
 	"github.com/efs-fuse/efs-fuse/internal/logging"
 	"github.com/efs-fuse/efs-fuse/internal/mountopts"
+	"github.com/efs-fuse/efs-fuse/tunnel"
 )
 
 // tunnelReadyTimeout bounds the wait for a new tunnel to accept.
@@ -27,14 +28,20 @@ type Mounter struct {
 	// LogDir receives the tunnel's log (<state file name>.tunnel.log);
 	// "" = the state directory.
 	LogDir string
-	// CertFile and KeyFile are the client certificate the tunnel presents
-	// ("" = none). Making them (EFS identity) is not this package's job.
-	CertFile, KeyFile string
-	Start             StartFunc // default StartProcess
-	Exec              ExecFunc  // default Exec (mount.nfs4)
-	Retry             Retry
-	Shuffle           func([]int) // port order; default random
-	Now               func() time.Time
+	// Version goes in the client certificate's client info.
+	Version string
+	// Unprivileged: the mounting user is not root of the host, and keeps
+	// a key of its own in the state directory instead of sharing efs-utils'
+	// host key (as FUSE mode does).
+	Unprivileged bool
+	// KeyFile overrides the key client certificates are made with; "" =
+	// the above.
+	KeyFile string
+	Start   StartFunc // default StartProcess
+	Exec    ExecFunc  // default Exec (mount.nfs4)
+	Retry   Retry
+	Shuffle func([]int) // port order; default random
+	Now     func() time.Time
 }
 
 // Mount mounts req and returns once mount.nfs4 has succeeded, leaving the
@@ -61,6 +68,14 @@ func (m *Mounter) Mount(ctx context.Context, req *mountopts.MountRequest) error 
 	if err := logging.EnsureDir(req.StateDir, cfg.Default.StateFileDirMode); err != nil {
 		return fmt.Errorf("state directory: %w", err)
 	}
+	// The tunnel makes and renews the client certificate itself. Make it
+	// once here first, from the same options: a bad IAM setup then fails
+	// the mount with its reason instead of a tunnel that dies later. It
+	// also creates the host key, once, outside the tunnel.
+	idOpts := m.identityOptions(req, cfg)
+	if _, err := newIdentity(ctx, idOpts, false, log); err != nil {
+		return err
+	}
 	ln, err := SelectPort(PortRequest{
 		Fixed: req.Options.TLSPort, Lower: cfg.Mount.PortRangeLowerBound, Upper: cfg.Mount.PortRangeUpperBound,
 		StateDir: req.StateDir, ConfigPath: cfg.Path, Shuffle: m.Shuffle, Logger: log,
@@ -70,9 +85,12 @@ func (m *Mounter) Mount(ctx context.Context, req *mountopts.MountRequest) error 
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	name := StateFileName(req.FSID, req.MountPoint, port)
-	st, topts := m.newState(req, cfg, name, port)
+	st, topts := m.newState(req, cfg, idOpts, name, port)
 	// The ~ file claims the port from here on; then the bind can go.
-	cleanup := func() { os.Remove(filepath.Join(req.StateDir, tempPrefix+name)) }
+	cleanup := func() {
+		os.Remove(filepath.Join(req.StateDir, tempPrefix+name))
+		os.RemoveAll(filepath.Dir(topts.CertOut)) // written by the tunnel, if it got that far
+	}
 	if err := WriteState(req.StateDir, tempPrefix+name, st); err != nil {
 		ln.Close()
 		return err
@@ -129,8 +147,42 @@ func (m *Mounter) mountNFS(ctx context.Context, req *mountopts.MountRequest, por
 	return RunMountNFS(ctx, run, argv, req.Target.DNSName, m.Retry, log)
 }
 
-// newState builds the state file and the tunnel's options for req.
-func (m *Mounter) newState(req *mountopts.MountRequest, cfg *efsconfig.Config, name string, port int) (*State, TunnelOptions) {
+// identityOptions are the tunnel options that make req's client
+// certificate: fs-id, access point, IAM source, key, renewal interval.
+func (m *Mounter) identityOptions(req *mountopts.MountRequest, cfg *efsconfig.Config) TunnelOptions {
+	o := req.Options
+	key := m.KeyFile
+	switch {
+	case key != "":
+	case m.Unprivileged:
+		key = filepath.Join(req.StateDir, "privateKey.pem")
+	default:
+		key = tunnel.DefaultKeyPath
+	}
+	t := TunnelOptions{
+		FSID:        req.FSID,
+		AccessPoint: o.AccessPoint,
+		IAM:         o.IAM,
+		Region:      req.Target.Region,
+		KeyFile:     key,
+		CertRenewal: time.Duration(cfg.Watchdog.TLSCertRenewalIntervalMin) * time.Minute,
+		Version:     m.Version,
+	}
+	if o.IAM {
+		t.AWSProfile, t.AWSCredsURI, t.RoleARN, t.JWTPath = o.AWSProfile, o.AWSCredsURI, o.RoleARN, o.JWTPath
+	}
+	return t
+}
+
+// CertDir is where a tunnel mount's client certificate is written:
+// <state file name>+ in the state directory, as efs-utils names it.
+func CertDir(stateDir, stateFileName string) string {
+	return filepath.Join(stateDir, stateFileName+"+")
+}
+
+// newState builds the state file and the tunnel's options for req; idOpts
+// come from identityOptions.
+func (m *Mounter) newState(req *mountopts.MountRequest, cfg *efsconfig.Config, idOpts TunnelOptions, name string, port int) (*State, TunnelOptions) {
 	o := req.Options
 	exe := m.Exe
 	if exe == "" {
@@ -144,18 +196,17 @@ func (m *Mounter) newState(req *mountopts.MountRequest, cfg *efsconfig.Config, n
 	if logDir == "" {
 		logDir = req.StateDir
 	}
-	topts := TunnelOptions{
-		Listen:          net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		Target:          req.Target.DialAddr,
-		ServerName:      req.Target.ServerName,
-		CAFile:          cfg.CAFile(req.Target.Region),
-		Verify:          2,
-		NoCheckHostname: !cfg.Mount.StunnelCheckCertHostname,
-		CertFile:        m.CertFile,
-		KeyFile:         m.KeyFile,
-		LogFile:         filepath.Join(logDir, name+".tunnel.log"),
-		LogLevel:        cfg.Default.LoggingLevel,
-	}
+	certDir := CertDir(req.StateDir, name)
+	topts := idOpts
+	topts.Listen = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	topts.Target = req.Target.DialAddr
+	topts.ServerName = req.Target.ServerName
+	topts.CAFile = cfg.CAFile(req.Target.Region)
+	topts.Verify = 2
+	topts.NoCheckHostname = !cfg.Mount.StunnelCheckCertHostname
+	topts.CertOut = filepath.Join(certDir, "certificate.pem")
+	topts.LogFile = filepath.Join(logDir, name+".tunnel.log")
+	topts.LogLevel = cfg.Default.LoggingLevel
 	if o.CAFile != "" {
 		topts.CAFile = o.CAFile
 	}
@@ -164,7 +215,7 @@ func (m *Mounter) newState(req *mountopts.MountRequest, cfg *efsconfig.Config, n
 	}
 	st := &State{
 		Cmd:         TunnelArgv(exe, topts),
-		Files:       []string{topts.LogFile},
+		Files:       []string{topts.LogFile, certDir},
 		MountTime:   m.now(),
 		MountPoint:  req.MountPoint,
 		FSID:        req.FSID,
@@ -172,8 +223,8 @@ func (m *Mounter) newState(req *mountopts.MountRequest, cfg *efsconfig.Config, n
 		Mode:        ModeTunnel,
 		DNSName:     req.Target.DNSName,
 		Port:        port,
-		Certificate: m.CertFile,
-		PrivateKey:  m.KeyFile,
+		Certificate: topts.CertOut,
+		PrivateKey:  topts.KeyFile,
 		AccessPoint: o.AccessPoint,
 		UseIAM:      o.IAM,
 	}

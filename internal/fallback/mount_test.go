@@ -75,11 +75,22 @@ type flowEnv struct {
 // newFlow prepares a TLS mount request for a local target, with the test
 // binary as the tunnel executable and the exec of mount.nfs4 scripted.
 func newFlow(t *testing.T, exec ExecFunc) *flowEnv {
+	return newFlowWith(t, exec, "", nil)
+}
+
+// newFlowWith is newFlow with more mount options (",accesspoint=...") and
+// target options.
+func newFlowWith(t *testing.T, exec ExecFunc, moreOpts string, target func(*localtarget.Options)) *flowEnv {
 	t.Helper()
 	t.Setenv(helperEnv, "1") // inherited by the tunnel child only; TestMain already ran
-	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = t.TempDir() })
+	tgt := testtarget.Start(t, func(o *localtarget.Options) {
+		o.ExportDir = t.TempDir()
+		if target != nil {
+			target(o)
+		}
+	})
 	stateDir := filepath.Join(t.TempDir(), "run-efs")
-	req := request(t, "tls,fallback,cafile="+tgt.CAFile()+",mounttargetip=127.0.0.1")
+	req := request(t, "tls,fallback,cafile="+tgt.CAFile()+",mounttargetip=127.0.0.1"+moreOpts)
 	req.MountPoint = t.TempDir()
 	req.StateDir = stateDir
 	req.FSID = localtarget.DefaultFSID
@@ -94,7 +105,7 @@ func newFlow(t *testing.T, exec ExecFunc) *flowEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Mounter{Exe: exe, Exec: exec, Retry: Retry{Sleep: func(context.Context) {}}}
+	m := &Mounter{Exe: exe, Exec: exec, Retry: Retry{Sleep: func(context.Context) {}}, KeyFile: testKey(t), Version: "test"}
 	return &flowEnv{tgt: tgt, req: req, m: m, stateDir: stateDir, logs: logs}
 }
 
@@ -179,6 +190,9 @@ func TestMountFlowFailureCleansUp(t *testing.T) {
 	e := newFlow(t, nil)
 	e.m.Exec = func(ctx context.Context, argv []string) (string, error) {
 		pid = tunnelPIDFromTemp(t, e.stateDir)
+		if dirs, _ := filepath.Glob(filepath.Join(e.stateDir, "fs-*+", "certificate.pem")); len(dirs) != 1 {
+			t.Errorf("certificate files during mount.nfs4: %v, want one", dirs)
+		}
 		return "mount.nfs4: access denied by server", errors.New("exit status 32")
 	}
 	err := e.m.Mount(context.Background(), e.req)
@@ -187,6 +201,9 @@ func TestMountFlowFailureCleansUp(t *testing.T) {
 	}
 	if pid <= 0 {
 		t.Fatal("no tunnel was running during mount.nfs4")
+	}
+	if dirs, _ := filepath.Glob(filepath.Join(e.stateDir, "fs-*+")); len(dirs) != 0 {
+		t.Errorf("certificate directories left after the failed mount: %v", dirs)
 	}
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("tunnel %d still exists after the failed mount (kill 0: %v)", pid, err)
@@ -245,4 +262,11 @@ func assertNoClaims(t *testing.T, dir string) {
 	if len(claimed) != 0 {
 		t.Errorf("state files left after a failed mount: %v", claimed)
 	}
+}
+
+// flagSet is a tunnel flag set writing into o.
+func flagSet(o *TunnelOptions) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("tunnel", pflag.ContinueOnError)
+	TunnelFlags(fs, o)
+	return fs
 }

@@ -28,8 +28,8 @@ type State struct {
 	// Cmd is the tunnel's argv; running it again restarts the tunnel on the
 	// same port with the same verification.
 	Cmd []string `json:"cmd"`
-	// Files are other files that belong to this mount (tunnel log,
-	// certificates made for it) and go with the state file.
+	// Files are other files that belong to this mount (tunnel log, the
+	// directory of the certificate made for it) and go with the state file.
 	Files []string `json:"files"`
 	// MountTime is seconds since the epoch, as the helper's time.time().
 	MountTime  float64 `json:"mount_time"`
@@ -40,8 +40,9 @@ type State struct {
 	Mode    string `json:"mode"`
 	DNSName string `json:"dnsName"`
 	Port    int    `json:"port"`
-	// Client certificate files the tunnel presents ("" = none); re-read by
-	// the tunnel on SIGHUP after the watchdog renews them.
+	// The client certificate the tunnel presents, which it makes, renews
+	// and writes here itself (in a directory listed in Files), and the key
+	// it is made with ("" = none).
 	Certificate string `json:"certificate,omitempty"`
 	PrivateKey  string `json:"privateKey,omitempty"`
 	AccessPoint string `json:"accessPoint,omitempty"`

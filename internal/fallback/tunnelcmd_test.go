@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -14,26 +15,74 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/efs-fuse/efs-fuse/internal/testca"
+	"github.com/efs-fuse/efs-fuse/tunnel"
 )
 
 const serverName = "fs-12345678.efs.us-east-1.amazonaws.com"
 
 func TestTunnelArgvParsesBack(t *testing.T) {
-	in := TunnelOptions{Listen: "127.0.0.1:20407", Target: "10.0.0.1:2049", ServerName: serverName, CAFile: "/ca.pem",
-		Verify: 1, NoCheckHostname: true, IdleTimeout: 90 * time.Second, CertFile: "/c.pem", KeyFile: "/k.pem",
-		LogFile: "/var/log/x.log", LogLevel: "DEBUG"}
-	argv := TunnelArgv("/usr/bin/efs-fuse", in)
-	if argv[0] != "/usr/bin/efs-fuse" || argv[1] != "tunnel" {
-		t.Fatalf("argv = %q", argv)
+	for name, in := range map[string]TunnelOptions{
+		"ExternalCert": {Listen: "127.0.0.1:20407", Target: "10.0.0.1:2049", ServerName: serverName, CAFile: "/ca.pem",
+			Verify: 1, NoCheckHostname: true, IdleTimeout: 90 * time.Second, CertFile: "/c.pem", KeyFile: "/k.pem",
+			LogFile: "/var/log/x.log", LogLevel: "DEBUG"},
+		"Identity": {Listen: "127.0.0.1:20408", Target: "10.0.0.1:2049", ServerName: serverName, Verify: 2,
+			KeyFile: "/etc/amazon/efs/privateKey.pem", FSID: "fs-12345678", AccessPoint: "fsap-0123456789abcdef0", IAM: true,
+			AWSProfile: "prof", AWSCredsURI: "/v2/credentials/x", RoleARN: "arn:aws:iam::1:role/r", JWTPath: "/t.jwt",
+			Region: "eu-west-1", CertRenewal: 45 * time.Minute, CertOut: "/var/run/efs/fs-12345678.mnt.20408+/certificate.pem",
+			LogFile: "/var/log/y.log", LogLevel: "INFO"},
+		"IdentityMinimal": {Listen: "127.0.0.1:20409", Target: "10.0.0.1:2049", ServerName: serverName, FSID: "fs-12345678"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			argv := TunnelArgv("/usr/bin/efs-fuse", in)
+			if argv[0] != "/usr/bin/efs-fuse" || argv[1] != "tunnel" {
+				t.Fatalf("argv = %q", argv)
+			}
+			var out TunnelOptions
+			fs := pflag.NewFlagSet("tunnel", pflag.ContinueOnError)
+			TunnelFlags(fs, &out)
+			if err := fs.Parse(argv[2:]); err != nil {
+				t.Fatal(err)
+			}
+			if out.IdleTimeout == tunnel.DefaultIdleTimeout && in.IdleTimeout == 0 {
+				out.IdleTimeout = 0 // not written when zero: the flag default
+			}
+			if in.LogLevel == "" {
+				in.LogLevel = "INFO"
+			}
+			if out != in {
+				t.Errorf("parsed back %+v\nwant %+v", out, in)
+			}
+			if err := out.check(); err != nil {
+				t.Errorf("check: %v", err)
+			}
+		})
 	}
-	var out TunnelOptions
-	fs := pflag.NewFlagSet("tunnel", pflag.ContinueOnError)
-	TunnelFlags(fs, &out)
-	if err := fs.Parse(argv[2:]); err != nil {
-		t.Fatal(err)
-	}
-	if out != in {
-		t.Errorf("parsed back %+v\nwant %+v", out, in)
+}
+
+func TestTunnelOptionsCheck(t *testing.T) {
+	base := TunnelOptions{Listen: "127.0.0.1:1", Target: "h:2049"}
+	for name, c := range map[string]struct {
+		mod  func(*TunnelOptions)
+		want string // "" = valid
+	}{
+		"Plain":              {func(o *TunnelOptions) {}, ""},
+		"ExternalCert":       {func(o *TunnelOptions) { o.CertFile, o.KeyFile = "/c", "/k" }, ""},
+		"CertWithoutKey":     {func(o *TunnelOptions) { o.CertFile = "/c" }, "go together"},
+		"Identity":           {func(o *TunnelOptions) { o.FSID, o.KeyFile, o.IAM, o.AWSProfile = "fs-1", "/k", true, "p" }, ""},
+		"IdentityAndCert":    {func(o *TunnelOptions) { o.FSID, o.CertFile, o.KeyFile = "fs-1", "/c", "/k" }, "mutually exclusive"},
+		"AccessPointNoFSID":  {func(o *TunnelOptions) { o.AccessPoint = "fsap-0123456789abcdef0" }, "need --fs-id"},
+		"CertOutNoFSID":      {func(o *TunnelOptions) { o.CertOut = "/x" }, "need --fs-id"},
+		"ProfileWithoutIAM":  {func(o *TunnelOptions) { o.FSID, o.AWSProfile = "fs-1", "p" }, "need --iam"},
+		"NegativeRenewal":    {func(o *TunnelOptions) { o.FSID, o.CertRenewal = "fs-1", -time.Second }, "negative"},
+		"IdentityNoRenewal":  {func(o *TunnelOptions) { o.FSID = "fs-1" }, ""},
+		"RegionWithIdentity": {func(o *TunnelOptions) { o.FSID, o.Region = "fs-1", "us-east-1" }, ""},
+	} {
+		o := base
+		c.mod(&o)
+		err := o.check()
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: check() = %v, want %q", name, err, c.want)
+		}
 	}
 }
 
