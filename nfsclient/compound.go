@@ -120,6 +120,7 @@ func (c *Client) compoundOnce(ctx context.Context, cred rpc.Cred, ops []nfsv4.Nf
 	done := make(chan callResult, 1)
 	if !c.goOwned(func() { c.transmit(s, g, rec, done) }) {
 		s.slots.release(g.id, false)
+		rpc.ReleaseCall(rec)
 		return nil, ErrClosed
 	}
 	select {
@@ -216,6 +217,7 @@ func cacheThis(ops []nfsv4.NfsArgop4) bool {
 // transmit sends rec, resending the same bytes on each new connection
 // until a reply comes, and delivers the decoded outcome to done.
 func (c *Client) transmit(s *session, g slotGrant, rec []byte, done chan<- callResult) {
+	defer rpc.ReleaseCall(rec) // sent for the last time
 	for {
 		conn, err := c.waitConn(c.base)
 		if err != nil {
@@ -272,6 +274,7 @@ func (c *Client) compoundOn(ctx context.Context, conn *rpc.Conn, s *session, cre
 			return nil, err
 		}
 		body, err := conn.Call(ctx, rec)
+		rpc.ReleaseCall(rec) // Call has written it; nothing resends it
 		if err != nil {
 			// The connection is unusable; the slot's fate is unknown,
 			// but this session is being abandoned with the connection.
@@ -354,7 +357,7 @@ func decodeCompound(body []byte) (status nfsv4.Nfsstat4, results []nfsv4.NfsReso
 	}
 	results = make([]nfsv4.NfsResop4, 0, n)
 	for i := uint32(0); i < n; i++ {
-		op, _, err := nfsv4.ReadNfsResop4(r)
+		op, err := readResult(r, body)
 		if err != nil {
 			return status, results, seqDone, fmt.Errorf("%w: result %d: %v", rpc.ErrGarbledReply, i, err)
 		}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/efs-fuse/efs-fuse/internal/tlsbatch"
 )
 
 // DefaultDialTimeout bounds TCP connect plus TLS handshake when
@@ -203,7 +205,7 @@ func (d *Dialer) DialContext(ctx context.Context) (net.Conn, error) {
 				detail: fmt.Sprintf("set TCP_NODELAY: %v", err)}
 		}
 	}
-	conn := tls.Client(raw, d.tls)
+	conn := tlsbatch.Client(raw, d.tls)
 	if err := conn.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, classify(err, d.cfg.Addr, d.cfg.ServerName)

@@ -109,3 +109,31 @@ func FuzzRecordReader(f *testing.F) {
 		}
 	})
 }
+
+func TestFragmentTracker(t *testing.T) {
+	// Two records, the second in two fragments, fed in every split.
+	var stream bytes.Buffer
+	if err := WriteRecord(&stream, bytes.Repeat([]byte{1}, 10), 64); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteRecord(&stream, bytes.Repeat([]byte{2}, 100), 60); err != nil {
+		t.Fatal(err)
+	}
+	s := stream.Bytes()
+	// Boundaries where a fragment has just ended: after record one (4+10),
+	// after fragment one of record two (+4+60), at the end.
+	ends := map[int]bool{0: true, 14: true, 78: true, len(s): true}
+	for cut := 0; cut <= len(s); cut++ {
+		var tr FragmentTracker
+		tr.Advance(s[:cut])
+		if got := tr.MidFragment(); got == ends[cut] {
+			t.Fatalf("after %d bytes MidFragment = %v", cut, got)
+		}
+		for i := cut; i < len(s); i++ { // the rest byte by byte
+			tr.Advance(s[i : i+1])
+		}
+		if tr.MidFragment() {
+			t.Fatalf("split at %d: MidFragment at the end of the stream", cut)
+		}
+	}
+}
