@@ -114,10 +114,12 @@ var _ = (fs.FileReleaser)((*fileHandle)(nil))
 // COMMIT; the OPEN is CLOSEd when no handle is left. Its own context,
 // since the kernel neither waits nor keeps the request alive.
 func (h *fileHandle) Release(_ context.Context) syscall.Errno {
+	unlocked := h.startRelease()
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
 	h.ra.close(h.n.fsys)
 	h.unlockFlocks(ctx)
+	unlocked()
 	if err := h.n.wb.commit(ctx, h.cred, h.n); err != nil {
 		h.n.fsys.log.Warn("commit at release failed; data may be lost", zap.Error(err))
 	}

@@ -122,7 +122,54 @@ var _ = (fs.FileSetlker)((*fileHandle)(nil))
 func (h *fileHandle) Setlk(ctx context.Context, owner uint64, lk *fuse.FileLock, flags uint32) syscall.Errno {
 	ctx = opContext(ctx)
 	h.noteFlock(owner, flags)
-	return h.n.errno(ctx, "LOCK", "", h.setlk(ctx, owner, lk, false))
+	err := h.setlk(ctx, owner, lk, false)
+	var denied *nfsclient.LockDeniedError
+	if flags&fuse.FUSE_LK_FLOCK != 0 {
+		// The kernel lets a flock(2) lock go with the RELEASE of its
+		// file, which it sends asynchronously after close: a process
+		// that just exited may still hold its lock on the server
+		// (`flock -n f true; flock -n f ...` must not fail). A denied
+		// flock therefore waits for Releases of this file in progress
+		// and asks again, a few times over ~30 ms for one that the
+		// kernel has queued but we have not read yet.
+		for delay := 5 * time.Millisecond; errors.As(err, &denied) && delay <= 20*time.Millisecond; delay *= 2 {
+			if !h.n.waitFlockReleases(ctx) && !sleepCtx(ctx, delay) {
+				break
+			}
+			err = h.setlk(ctx, owner, lk, false)
+		}
+	}
+	return h.n.errno(ctx, "LOCK", "", err)
+}
+
+// sleepCtx sleeps for d unless ctx ends first, which it reports as false.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// waitFlockReleases waits until no Release of n is unlocking flock locks
+// and reports whether there was one to wait for.
+func (n *node) waitFlockReleases(ctx context.Context) bool {
+	if n.flockReleases.Load() == 0 {
+		return false
+	}
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for n.flockReleases.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
 }
 
 // noteFlock remembers the owners of flock(2) locks taken through h. The
@@ -139,6 +186,20 @@ func (h *fileHandle) noteFlock(owner uint64, flags uint32) {
 		h.flockOwners = map[uint64]bool{}
 	}
 	h.flockOwners[owner] = true
+}
+
+// startRelease marks n as having a Release on its way that will unlock
+// flock locks (see Setlk); call the returned func when they are unlocked.
+// First thing in Release: a lock request that raced with it must see it.
+func (h *fileHandle) startRelease() (done func()) {
+	h.mu.Lock()
+	has := len(h.flockOwners) > 0
+	h.mu.Unlock()
+	if !has {
+		return func() {}
+	}
+	h.n.flockReleases.Add(1)
+	return func() { h.n.flockReleases.Add(-1) }
 }
 
 // unlockFlocks releases the flock locks taken through h (see noteFlock).

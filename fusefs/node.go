@@ -26,6 +26,9 @@ type node struct {
 	// writes counts writes and truncates through this node; read-ahead
 	// chunks issued before the latest one are stale.
 	writes atomic.Uint64
+	// flockReleases counts Releases busy unlocking flock locks here
+	// (see Setlk).
+	flockReleases atomic.Int32
 
 	// mu guards the fields below. Never held across an RPC; take it
 	// before any openState.mu.

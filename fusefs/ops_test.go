@@ -335,4 +335,29 @@ func TestOperations(t *testing.T) {
 			}
 		}
 	})
+
+	// flock(1) exits holding its lock; the kernel lets it go with the
+	// file's RELEASE, asynchronously. Our next non-blocking flock must
+	// still get the lock (the CI failure of Locks: "flock: resource
+	// temporarily unavailable").
+	t.Run("FlockAfterAnotherProcessExits", func(t *testing.T) {
+		p := m("flocked")
+		if err := os.WriteFile(p, nil, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(p, os.O_RDWR, 0) // NFS: LOCK_EX needs write access
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		for i := 0; i < 30; i++ {
+			run(t, "flock", "-n", "-s", p, "true")
+			if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+				t.Fatalf("round %d: flock: %v", i, err)
+			}
+			if err := unix.Flock(int(f.Fd()), unix.LOCK_UN); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }
