@@ -132,7 +132,12 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		// Root mounts with mount(2) directly; fusermount3 remains the
 		// fallback and the path for unprivileged mounts.
 		DirectMount: os.Geteuid() == 0,
-		Debug:       o.Debug,
+		// Our READ replies are memory, never a file descriptor to
+		// splice from, yet go-fuse would try a pipe per reply: three
+		// wasted system calls, and for 1 MiB replies (bigger than the
+		// default pipe-max-size) a "trySplice" log line each time.
+		DisableSplice: true,
+		Debug:         o.Debug,
 	}
 	if o.ReadOnly {
 		mopts.Options = append(mopts.Options, "ro")

@@ -189,10 +189,11 @@ func (ra *readahead) fill(h *fileHandle, from, gen uint64) {
 func (ra *readahead) fetch(h *fileHandle, c *raChunk) {
 	defer ra.wg.Done()
 	defer close(c.done)
-	buf := make([]byte, c.size)
-	n, eof, err := h.n.fsys.sess.Read(context.Background(), h.cred, h.n.getFH(), h.ioStateid(), c.off, buf)
-	c.data, c.eof, c.err = buf[:n], eof, err
-	if eof || (err == nil && n < len(buf)) {
+	// The reply's own bytes, not a copy: nothing writes to them.
+	data, eof, err := h.n.fsys.sess.ReadData(context.Background(), h.cred, h.n.getFH(), h.ioStateid(), c.off, int(c.size))
+	n := len(data)
+	c.data, c.eof, c.err = data, eof, err
+	if eof || (err == nil && uint64(n) < c.size) {
 		ra.mu.Lock()
 		if e := c.off + uint64(n); ra.eof == 0 || e < ra.eof {
 			ra.eof = e

@@ -10,25 +10,34 @@ import (
 
 // Read reads up to len(buf) bytes (at most MaxRead) of fh at off into buf.
 func (c *Client) Read(ctx context.Context, cred rpc.Cred, fh FH, stateid Stateid, off uint64, buf []byte) (n int, eof bool, err error) {
-	count := uint32(min(len(buf), int(c.maxRead)))
+	data, eof, err := c.ReadData(ctx, cred, fh, stateid, off, len(buf))
+	return copy(buf, data), eof, err
+}
+
+// ReadData reads up to count bytes (at most MaxRead) of fh at off and
+// returns them without a copy: data is part of the reply as received,
+// owned by the caller (a prefetch keeps it rather than copying 1 MiB into
+// a buffer of its own).
+func (c *Client) ReadData(ctx context.Context, cred rpc.Cred, fh FH, stateid Stateid, off uint64, count int) (data []byte, eof bool, err error) {
+	n := uint32(min(count, int(c.maxRead)))
 	res, err := c.compound(ctx, cred, putFH(fh), &nfsv4.NfsArgop4_OP_READ{Opread: nfsv4.Read4args{
-		Stateid: stateid, Offset: off, Count: count,
+		Stateid: stateid, Offset: off, Count: n,
 	}})
 	if err != nil {
-		return 0, false, err
+		return nil, false, err
 	}
 	r, err := resultAt[*nfsv4.NfsResop4_OP_READ](res, 1)
 	if err != nil {
-		return 0, false, err
+		return nil, false, err
 	}
 	ok, err := okArm[*nfsv4.Read4res_NFS4_OK](r.Opread, "READ")
 	if err != nil {
-		return 0, false, err
+		return nil, false, err
 	}
-	if len(ok.Resok4.Data) > int(count) {
-		return 0, false, fmt.Errorf("%w: READ returned %d bytes for %d asked", rpc.ErrGarbledReply, len(ok.Resok4.Data), count)
+	if len(ok.Resok4.Data) > int(n) {
+		return nil, false, fmt.Errorf("%w: READ returned %d bytes for %d asked", rpc.ErrGarbledReply, len(ok.Resok4.Data), n)
 	}
-	return copy(buf, ok.Resok4.Data), ok.Resok4.Eof, nil
+	return ok.Resok4.Data, ok.Resok4.Eof, nil
 }
 
 // Stability of a WRITE (RFC 8881 section 18.32).

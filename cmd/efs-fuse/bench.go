@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,8 @@ type benchOptions struct {
 	chartFile string
 	quiet     bool
 	verbose   bool
+	// cpuProfile is --cpuprofile: where to write a CPU profile of the run.
+	cpuProfile string
 }
 
 const benchLong = `Runs the same workloads on several paths to the same data and prints one table
@@ -95,6 +98,7 @@ func newBenchCmd() *cobra.Command {
 	f.StringVar(&o.chartFile, "chart", "", "also draw the ratios to this .svg or .png file")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log at DEBUG level to stderr")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (the in-process FUSE server and clients) to this file")
 	return cmd
 }
 
@@ -116,6 +120,13 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 	o.cfg.Logger = log
 	if !o.quiet && !o.verbose && isTerminal(stderr) {
 		o.cfg.Progress = stderr
+	}
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	r, runErr := bench.Run(ctx, o.cfg)
 	if r == nil {
@@ -175,4 +186,22 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q: want a positive number with an optional KiB, MiB or GiB suffix", s)
 	}
 	return n * mult, nil
+}
+
+// startCPUProfile profiles this process (with the default local target and
+// mount that is the FUSE server, both client paths and the TLS front end;
+// ganesha and the kernel are not in it) until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
