@@ -27,6 +27,7 @@ type env struct {
 	export string // the export directory on disk (the server's view)
 	mnt    string // the FUSE mount point
 	srv    *fusefs.Server
+	client *nfsclient.Client // the session under the mount
 }
 
 // mount starts a target, dials it and mounts it; everything is undone in
@@ -90,7 +91,7 @@ func mount(t *testing.T, adjust ...func(*fusefs.Options)) *env {
 		}
 		_ = os.Remove(mnt)
 	})
-	return &env{export: export, mnt: mnt, srv: srv}
+	return &env{export: export, mnt: mnt, srv: srv, client: c}
 }
 
 // run runs a command (never with its working directory in the mount: the

@@ -59,6 +59,7 @@ type writeback struct {
 	bytes    int
 	inflight []writeSpan   // WRITEs on their way
 	flying   int           // bytes in inflight
+	held     *heldWrite    // small writes gathered, not sent yet (gather.go)
 	changed  chan struct{} // closed and replaced when inflight shrinks
 	failed   error         // first failed asynchronous WRITE, not yet reported
 }
@@ -89,10 +90,35 @@ func (wb *writeback) write(ctx context.Context, cred rpc.Cred, n *node, stateid 
 		}
 	}
 	n.writes.Add(1)
+	if len(data) < n.fsys.maxIO {
+		displaced, full := wb.gather(cred, n, stateid, data, off)
+		if err := wb.sendHeld(ctx, displaced); err != nil {
+			return 0, err
+		}
+		if err := wb.sendHeld(ctx, full); err != nil {
+			return 0, err
+		}
+		return len(data), nil
+	}
+	wb.mu.Lock()
+	held := wb.detachLocked()
+	wb.mu.Unlock()
+	if err := wb.sendHeld(ctx, held); err != nil {
+		return 0, err
+	}
 	buf := append([]byte(nil), data...) // go-fuse reuses data once we return
+	if err := wb.sendAsync(ctx, cred, n, stateid, buf, off); err != nil {
+		return 0, err
+	}
+	return len(data), nil
+}
+
+// sendAsync sends buf (ours to keep) at off in the background once the
+// write-behind window has room for it.
+func (wb *writeback) sendAsync(ctx context.Context, cred rpc.Cred, n *node, stateid nfsclient.Stateid, buf []byte, off uint64) error {
 	sp := writeSpan{off, off + uint64(len(buf))}
 	if err := wb.reserve(ctx, sp); err != nil {
-		return 0, err
+		return err
 	}
 	// The WRITE outlives this FUSE request, whose context ends when we
 	// return: it runs under a context without cancellation (the soft
@@ -101,8 +127,11 @@ func (wb *writeback) write(ctx context.Context, cred rpc.Cred, n *node, stateid 
 		err := wb.send(context.WithoutCancel(ctx), cred, n, stateid, buf, off)
 		wb.release(sp, err)
 	}()
-	return len(data), nil
+	return nil
 }
+
+// errNoProgress is a WRITE the server answered with a count of 0.
+func errNoProgress(off uint64) error { return fmt.Errorf("WRITE at %d made no progress", off) }
 
 // send writes buf at off and keeps what the server took UNSTABLE.
 func (wb *writeback) send(ctx context.Context, cred rpc.Cred, n *node, stateid nfsclient.Stateid, buf []byte, off uint64) error {
@@ -115,7 +144,7 @@ func (wb *writeback) send(ctx context.Context, cred rpc.Cred, n *node, stateid n
 			return fmt.Errorf("WRITE at %d: %w", off+uint64(done), err)
 		}
 		if res.Count == 0 {
-			return fmt.Errorf("WRITE at %d made no progress", off+uint64(done))
+			return errNoProgress(off + uint64(done))
 		}
 		if res.Committed == nfsclient.Unstable {
 			wb.keep(uncommitted{off: off + uint64(done), data: chunk[:res.Count], verf: res.Verifier, stateid: stateid})
@@ -182,8 +211,15 @@ func (wb *writeback) changedLocked() chan struct{} {
 	return wb.changed
 }
 
-// drain waits until no WRITE of the file is in flight.
+// drain sends the held write, if any, and waits until no WRITE of the
+// file is in flight.
 func (wb *writeback) drain(ctx context.Context) error {
+	wb.mu.Lock()
+	held := wb.detachLocked()
+	wb.mu.Unlock()
+	if err := wb.sendHeld(ctx, held); err != nil {
+		return err
+	}
 	for {
 		wb.mu.Lock()
 		if len(wb.inflight) == 0 {
@@ -248,6 +284,9 @@ func (wb *writeback) putBack(p []uncommitted) {
 func (wb *writeback) commit(ctx context.Context, cred rpc.Cred, n *node) error {
 	wb.commitMu.Lock()
 	defer wb.commitMu.Unlock()
+	if done, err := wb.syncHeld(ctx, n); done || err != nil {
+		return err
+	}
 	if err := wb.drain(ctx); err != nil {
 		return err
 	}

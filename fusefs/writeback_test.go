@@ -155,7 +155,8 @@ func TestWriteBehind(t *testing.T) {
 	})
 	t.Run("FailureReportedOnce", func(t *testing.T) {
 		f := &slowStore{fakeStore: fakeStore{unstable: map[uint64][]byte{}}, fail: 8}
-		n := &node{fsys: &filesystem{sess: f, maxIO: 1 << 20, log: zap.NewNop()}}
+		// maxIO 4: each write is a full WRITE, sent at once, not gathered.
+		n := &node{fsys: &filesystem{sess: f, maxIO: 4, log: zap.NewNop()}}
 		for i := 0; i < 3; i++ {
 			if _, err := n.wb.write(ctx, rpc.Root, n, nfsclient.AnonymousStateid, []byte("abcd"), uint64(i*4)); err != nil {
 				t.Fatal(err)
@@ -169,6 +170,35 @@ func TestWriteBehind(t *testing.T) {
 			t.Fatalf("the failure was reported twice: %v", err)
 		}
 	})
+}
+
+// Small writes are gathered; a file whose data is all still held at
+// commit gets one FILE_SYNC WRITE and no COMMIT; a failure of that WRITE
+// is commit's own error.
+func TestGatheredCommit(t *testing.T) {
+	ctx := context.Background()
+	f := &slowStore{fakeStore: fakeStore{unstable: map[uint64][]byte{}}, fail: 1 << 62}
+	n := &node{fsys: &filesystem{sess: f, maxIO: 1 << 20, log: zap.NewNop()}}
+	for i := 0; i < 16; i++ {
+		if _, err := n.wb.write(ctx, rpc.Root, n, nfsclient.AnonymousStateid, []byte("0123456789abcdef"), uint64(i*16)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.wb.commit(ctx, rpc.Root, n); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.order) != 1 || f.sync != 1 || len(f.stable) != 256 {
+		t.Fatalf("%d WRITEs (%d FILE_SYNC), %d bytes stable; want one FILE_SYNC WRITE of 256", len(f.order), f.sync, len(f.stable))
+	}
+
+	f2 := &slowStore{fakeStore: fakeStore{unstable: map[uint64][]byte{}}, fail: 0}
+	n2 := &node{fsys: &filesystem{sess: f2, maxIO: 1 << 20, log: zap.NewNop()}}
+	if _, err := n2.wb.write(ctx, rpc.Root, n2, nfsclient.AnonymousStateid, []byte("doomed"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.wb.commit(ctx, rpc.Root, n2); nfsclient.ErrnoOf(err) != syscall.ENOSPC {
+		t.Fatalf("commit of a held write that failed: %v, want ENOSPC", err)
+	}
 }
 
 func TestParseGroups(t *testing.T) {

@@ -114,6 +114,7 @@ type Client struct {
 	lastErr   error         // why the last connection ended
 
 	reconnects atomic.Int64
+	ops        opCounts
 	recoveries atomic.Int64
 	lastSent   atomic.Int64 // unix nanos of the last COMPOUND sent, for lease renewal
 

@@ -49,6 +49,7 @@ func (c *Client) compound(ctx context.Context, cred rpc.Cred, ops ...nfsv4.NfsAr
 	}
 	ctx, done := c.interruptible(ctx)
 	defer done()
+	c.ops.count(ops)
 	backoff := 10 * time.Millisecond
 	for {
 		epoch := c.recoveries.Load()

@@ -1,0 +1,166 @@
+package fusefs_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// delta is the COMPOUNDs sent by f, by operation.
+func (e *env) delta(f func()) map[string]int64 {
+	before := e.client.OpCounts()
+	f()
+	after := e.client.OpCounts()
+	out := map[string]int64{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+func total(m map[string]int64) (n int64) {
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func show(m map[string]int64) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+// TestSmallFileRoundTrips holds the FUSE layer to the round trips a small
+// file needs (the smallfiles benchmark's cycle), as the kernel NFS client
+// would send them: each phase's budget is the RPCs it cannot do without.
+func TestSmallFileRoundTrips(t *testing.T) {
+	e := mount(t)
+	data := bytes.Repeat([]byte("x"), 4096)
+	const files = 20
+	// Per file. The kernel asks LOOKUP before a create (FUSE has no
+	// atomic open), and a 4 KiB file closed at once goes out in one
+	// FILE_SYNC WRITE, with no COMMIT (gather.go).
+	budget := map[string]int64{
+		"create+write+close": 4, // LOOKUP, OPEN(create), WRITE, CLOSE
+		"stat":               1, // LOOKUP or GETATTR once the caches expire; 0 while fresh
+		"open+read+close":    3, // OPEN, READ, CLOSE
+		"unlink":             1, // REMOVE
+	}
+	phases := []struct {
+		name string
+		op   func(p string) error
+	}{
+		{"create+write+close", func(p string) error { return os.WriteFile(p, data, 0o644) }},
+		{"stat", func(p string) error { _, err := os.Stat(p); return err }},
+		{"open+read+close", func(p string) error {
+			b, err := os.ReadFile(p)
+			if err == nil && !bytes.Equal(b, data) {
+				err = fmt.Errorf("read back %d bytes", len(b))
+			}
+			return err
+		}},
+		{"unlink", os.Remove},
+	}
+	dir := filepath.Join(e.mnt, "small")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, ph := range phases {
+		var err error
+		d := e.delta(func() {
+			for i := 0; i < files && err == nil; i++ {
+				err = ph.op(filepath.Join(dir, fmt.Sprint("f", i)))
+			}
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", ph.name, err)
+		}
+		t.Logf("%s: %d files: %s", ph.name, files, show(d))
+		if ph.name == "stat" || ph.name == "unlink" {
+			// RELEASE is asynchronous: CLOSEs of the previous phase's
+			// files may land here.
+			delete(d, "CLOSE")
+		}
+		if d["COMMIT"] > 0 && ph.name == "create+write+close" {
+			t.Errorf("small files closed at once were COMMITted (%d): their WRITE should have been FILE_SYNC", d["COMMIT"])
+		}
+		if n := total(d); n > budget[ph.name]*files {
+			t.Errorf("%s: %d RPCs for %d files (%s), budget %d per file", ph.name, n, files, show(d), budget[ph.name])
+		}
+	}
+}
+
+// TestWriteGathering: small sequential writes leave in WRITEs of the
+// session's size; what is held is read back by the writer, and reaches the
+// server after gatherDelay even without a close.
+func TestWriteGathering(t *testing.T) {
+	e := mount(t)
+	p := filepath.Join(e.mnt, "gathered")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := make([]byte, 4<<20)
+	for i := range want {
+		want[i] = byte(i / 4096)
+	}
+	d := e.delta(func() {
+		for off := 0; off < len(want); off += 4096 {
+			if _, err := f.Write(want[off : off+4096]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("4 MiB in 4 KiB writes + fsync: %s", show(d))
+	if d["WRITE"] > 8 { // 4 if the writer never paused for gatherDelay
+		t.Errorf("%d WRITEs for 4 MiB written 4 KiB at a time, want about 4 (1 MiB each)", d["WRITE"])
+	}
+	if got, _ := os.ReadFile(filepath.Join(e.export, "gathered")); !bytes.Equal(got, want) {
+		t.Fatalf("export holds %d bytes, not what was written", len(got))
+	}
+
+	// Held, then read through another descriptor before any flush.
+	if _, err := f.WriteAt([]byte("tail"), int64(len(want))); err != nil {
+		t.Fatal(err)
+	}
+	g, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	b := make([]byte, 4)
+	if _, err := g.ReadAt(b, int64(len(want))); err != nil || string(b) != "tail" {
+		t.Fatalf("read of held data = %q, %v", b, err)
+	}
+
+	// Held, then left alone: the timer sends it.
+	if _, err := f.WriteAt([]byte("late"), int64(len(want))+4); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, _ := os.ReadFile(filepath.Join(e.export, "gathered"))
+		if bytes.HasSuffix(got, []byte("taillate")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("held write never reached the server without a close")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
