@@ -56,6 +56,7 @@ var _ = (fs.FileReader)((*fileHandle)(nil))
 // with as many READs as it takes (a server may return short reads before
 // EOF).
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h.n.fsys.trim.noteIO()
 	if e := h.lostErrno(); e != 0 {
 		return nil, e
 	}
@@ -73,6 +74,7 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 var _ = (fs.FileWriter)((*fileHandle)(nil))
 
 func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	h.n.fsys.trim.noteIO()
 	if e := h.lostErrno(); e != 0 {
 		return 0, e
 	}

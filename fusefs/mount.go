@@ -72,6 +72,7 @@ type filesystem struct {
 	opens map[*openState]struct{} // every live NFS OPEN, for Unmount
 
 	raBytes atomic.Int64 // bytes held by read-ahead chunks, mount-wide (readahead.go)
+	trim    trimmer      // gives memory back after a burst of I/O (memory.go)
 }
 
 // Server is a live mount.
@@ -163,6 +164,7 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		}
 	}
 	fsys.log.Info("mounted", zap.String("mountpoint", mountpoint), zap.String("source", o.FSName))
+	fsys.trim.start()
 	return &Server{fuse: srv, fsys: fsys, root: root}, nil
 }
 
@@ -187,6 +189,7 @@ func (s *Server) Unmount() error {
 			return
 		}
 		s.fuse.Wait()
+		s.fsys.trim.stop()
 		s.fsys.closeAll(ctx)
 		s.unmountErr = flushErr
 	})
@@ -200,6 +203,7 @@ func (s *Server) Unmount() error {
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), unmountTimeout)
 	defer cancel()
+	s.fsys.trim.stop()
 	err := s.fsys.commitAll(ctx)
 	s.fsys.closeAll(ctx)
 	return err
