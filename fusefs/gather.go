@@ -33,13 +33,13 @@ const gatherDelay = 50 * time.Millisecond
 type heldWrite struct {
 	n       *node
 	off     uint64
-	data    []byte
+	buf     *wbuf // the data, one reference
 	cred    rpc.Cred
 	stateid nfsclient.Stateid
 	timer   *time.Timer
 }
 
-func (h *heldWrite) end() uint64 { return h.off + uint64(len(h.data)) }
+func (h *heldWrite) end() uint64 { return h.off + uint64(len(h.buf.b)) }
 
 // gather holds data (a write smaller than maxIO) if it can; it returns the
 // held write it displaced, if any, for the caller to send.
@@ -47,17 +47,17 @@ func (wb *writeback) gather(cred rpc.Cred, n *node, stateid nfsclient.Stateid, d
 	maxIO := n.fsys.maxIO
 	wb.mu.Lock()
 	defer wb.mu.Unlock()
-	if h := wb.held; h != nil && (h.cred.UID != cred.UID || h.cred.GID != cred.GID || h.stateid != stateid || h.end() != off || len(h.data)+len(data) > maxIO) {
+	if h := wb.held; h != nil && (h.cred.UID != cred.UID || h.cred.GID != cred.GID || h.stateid != stateid || h.end() != off || len(h.buf.b)+len(data) > maxIO) {
 		displaced = wb.detachLocked()
 	}
 	if wb.held == nil {
-		h := &heldWrite{n: n, off: off, cred: cred, stateid: stateid, data: make([]byte, 0, min(maxIO, max(len(data), 64<<10)))}
+		h := &heldWrite{n: n, off: off, cred: cred, stateid: stateid, buf: n.fsys.getWbuf()}
 		h.timer = time.AfterFunc(gatherDelay, wb.flushHeld)
 		wb.held = h
 	}
-	wb.held.data = append(wb.held.data, data...)
+	wb.held.buf.b = append(wb.held.buf.b, data...)
 	wb.held.timer.Reset(gatherDelay) // counted from the last write
-	if len(wb.held.data) >= maxIO {
+	if len(wb.held.buf.b) >= maxIO {
 		full = wb.detachLocked()
 	}
 	return displaced, full
@@ -78,7 +78,7 @@ func (wb *writeback) sendHeld(ctx context.Context, h *heldWrite) error {
 	if h == nil {
 		return nil
 	}
-	return wb.sendAsync(ctx, h.cred, h.n, h.stateid, h.data, h.off)
+	return wb.sendAsync(ctx, h.cred, h.n, h.stateid, h.buf, h.off)
 }
 
 // flushHeld sends whatever is held (the gatherDelay timer). A failure is
@@ -111,15 +111,17 @@ func (wb *writeback) syncHeld(ctx context.Context, n *node) (bool, error) {
 	wb.detachLocked()
 	sp := writeSpan{h.off, h.end()}
 	wb.inflight = append(wb.inflight, sp)
-	wb.flying += len(h.data)
+	wb.flying += len(h.buf.b)
 	wb.mu.Unlock()
+	defer h.buf.release()
+	data := h.buf.b
 
 	fsys := n.fsys
 	fh := n.getFH()
 	var err error
-	for done := 0; done < len(h.data) && err == nil; {
+	for done := 0; done < len(data) && err == nil; {
 		var res nfsclient.WriteResult
-		res, err = fsys.sess.Write(ctx, h.cred, fh, h.stateid, h.off+uint64(done), h.data[done:], nfsclient.FileSync)
+		res, err = fsys.sess.Write(ctx, h.cred, fh, h.stateid, h.off+uint64(done), data[done:], nfsclient.FileSync)
 		switch {
 		case err != nil:
 		case res.Count == 0:
@@ -127,7 +129,7 @@ func (wb *writeback) syncHeld(ctx context.Context, n *node) (bool, error) {
 		case res.Committed == nfsclient.Unstable:
 			// The server may answer a FILE_SYNC request with less;
 			// then the usual COMMIT follows.
-			wb.keep(uncommitted{off: h.off + uint64(done), data: h.data[done : done+int(res.Count)], verf: res.Verifier, stateid: h.stateid})
+			wb.keep(uncommitted{off: h.off + uint64(done), data: data[done : done+int(res.Count)], buf: h.buf.hold(), verf: res.Verifier, stateid: h.stateid})
 		}
 		if err == nil {
 			done += int(res.Count)

@@ -73,6 +73,7 @@ type filesystem struct {
 
 	raBytes atomic.Int64 // bytes held by read-ahead chunks, mount-wide (readahead.go)
 	trim    trimmer      // gives memory back after a burst of I/O (memory.go)
+	wbufs   sync.Pool    // of *wbuf: writes' copies of their data (wbuf.go)
 }
 
 // Server is a live mount.

@@ -73,6 +73,7 @@ func (a writeSpan) overlaps(b writeSpan) bool { return a.off < b.end && b.off < 
 type uncommitted struct {
 	off     uint64
 	data    []byte
+	buf     *wbuf // holds data; released once it is durable
 	verf    [8]byte
 	stateid nfsclient.Stateid
 }
@@ -106,18 +107,20 @@ func (wb *writeback) write(ctx context.Context, cred rpc.Cred, n *node, stateid 
 	if err := wb.sendHeld(ctx, held); err != nil {
 		return 0, err
 	}
-	buf := append([]byte(nil), data...) // go-fuse reuses data once we return
+	buf := n.fsys.getWbuf()
+	buf.b = append(buf.b, data...) // go-fuse reuses data once we return
 	if err := wb.sendAsync(ctx, cred, n, stateid, buf, off); err != nil {
 		return 0, err
 	}
 	return len(data), nil
 }
 
-// sendAsync sends buf (ours to keep) at off in the background once the
-// write-behind window has room for it.
-func (wb *writeback) sendAsync(ctx context.Context, cred rpc.Cred, n *node, stateid nfsclient.Stateid, buf []byte, off uint64) error {
-	sp := writeSpan{off, off + uint64(len(buf))}
+// sendAsync sends buf.b at off in the background once the write-behind
+// window has room for it, and releases the caller's reference to buf.
+func (wb *writeback) sendAsync(ctx context.Context, cred rpc.Cred, n *node, stateid nfsclient.Stateid, buf *wbuf, off uint64) error {
+	sp := writeSpan{off, off + uint64(len(buf.b))}
 	if err := wb.reserve(ctx, sp); err != nil {
+		buf.release()
 		return err
 	}
 	// The WRITE outlives this FUSE request, whose context ends when we
@@ -125,6 +128,7 @@ func (wb *writeback) sendAsync(ctx context.Context, cred rpc.Cred, n *node, stat
 	// mount bound still applies inside nfsclient).
 	go func() {
 		err := wb.send(context.WithoutCancel(ctx), cred, n, stateid, buf, off)
+		buf.release()
 		wb.release(sp, err)
 	}()
 	return nil
@@ -133,12 +137,12 @@ func (wb *writeback) sendAsync(ctx context.Context, cred rpc.Cred, n *node, stat
 // errNoProgress is a WRITE the server answered with a count of 0.
 func errNoProgress(off uint64) error { return fmt.Errorf("WRITE at %d made no progress", off) }
 
-// send writes buf at off and keeps what the server took UNSTABLE.
-func (wb *writeback) send(ctx context.Context, cred rpc.Cred, n *node, stateid nfsclient.Stateid, buf []byte, off uint64) error {
+// send writes buf.b at off and keeps what the server took UNSTABLE.
+func (wb *writeback) send(ctx context.Context, cred rpc.Cred, n *node, stateid nfsclient.Stateid, buf *wbuf, off uint64) error {
 	fsys := n.fsys
 	fh := n.getFH()
-	for done := 0; done < len(buf); {
-		chunk := buf[done:min(len(buf), done+fsys.maxIO)]
+	for done := 0; done < len(buf.b); {
+		chunk := buf.b[done:min(len(buf.b), done+fsys.maxIO)]
 		res, err := fsys.sess.Write(ctx, cred, fh, stateid, off+uint64(done), chunk, nfsclient.Unstable)
 		if err != nil {
 			return fmt.Errorf("WRITE at %d: %w", off+uint64(done), err)
@@ -147,7 +151,7 @@ func (wb *writeback) send(ctx context.Context, cred rpc.Cred, n *node, stateid n
 			return errNoProgress(off + uint64(done))
 		}
 		if res.Committed == nfsclient.Unstable {
-			wb.keep(uncommitted{off: off + uint64(done), data: chunk[:res.Count], verf: res.Verifier, stateid: stateid})
+			wb.keep(uncommitted{off: off + uint64(done), data: chunk[:res.Count], buf: buf.hold(), verf: res.Verifier, stateid: stateid})
 		}
 		done += int(res.Count)
 	}
@@ -309,11 +313,20 @@ func (wb *writeback) commit(ctx context.Context, cred rpc.Cred, n *node) error {
 			continue
 		}
 		if err := resend(ctx, fsys, cred, fh, u); err != nil {
+			releaseAll(p[:i])
 			wb.putBack(p[i:])
 			return err
 		}
 	}
+	releaseAll(p)
 	return nil
+}
+
+// releaseAll lets go of the buffers of writes now durable.
+func releaseAll(p []uncommitted) {
+	for _, u := range p {
+		u.buf.release()
+	}
 }
 
 // resend writes u again with FILE_SYNC, after the server lost it. The open
