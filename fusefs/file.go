@@ -83,6 +83,7 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 	if err != nil && n == 0 {
 		return 0, h.n.errno(ctx, "WRITE", "", err)
 	}
+	h.n.grewTo(uint64(off) + uint64(n))
 	return uint32(n), 0
 }
 

@@ -44,6 +44,21 @@ type node struct {
 	attr nfsclient.Attr
 }
 
+// knownSize is the file size in the last attributes seen (0 if none).
+func (n *node) knownSize() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.attr.Size
+}
+
+// grewTo records that our own write reached end, so that knownSize (and
+// read-ahead) covers what we wrote.
+func (n *node) grewTo(end uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.attr.Size = max(n.attr.Size, end)
+}
+
 func (n *node) noteAttr(a nfsclient.Attr) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -17,7 +17,8 @@ import (
 // window. A read that finds its data in chunks waits for them (usually
 // already there) and copies; what is not covered is read directly.
 //
-// Memory is bounded per handle by raMaxWindow plus one chunk, and per
+// Memory is bounded per handle by twice raMaxWindow plus one chunk (the
+// window ahead, and one behind for requests that arrive late), and per
 // mount by raBudget: when the mount's prefetched bytes reach it, no new
 // chunk starts until others are consumed.
 //
@@ -81,6 +82,13 @@ func (ra *readahead) read(ctx context.Context, h *fileHandle, dest []byte, off u
 		ra.next = end
 	}
 	ra.mu.Unlock()
+	if sequential {
+		// Chunks first, this request's own included: the kernel sends
+		// its read-ahead as several requests at once, and those that
+		// found no chunk yet would each READ directly what a chunk
+		// READs again moments later.
+		ra.fill(h, off, gen)
+	}
 
 	total := 0
 	for total < len(dest) {
@@ -164,13 +172,24 @@ func (ra *readahead) fill(h *fileHandle, from, gen uint64) {
 	if ra.closed {
 		return
 	}
-	ra.dropLocked(fsys, from)
+	// Keep the chunks of the last window behind from as well: the
+	// kernel's async read-ahead requests arrive out of order, and one
+	// just behind the head still needs its chunk (dropping at from sent
+	// a fifth of a sequential read's requests to the server twice).
+	ra.dropLocked(fsys, max(from-min(from, uint64(ra.window)), 1))
 	start := from / size * size
 	if len(ra.chunks) > 0 {
 		start = max(start, ra.chunks[len(ra.chunks)-1].off+size)
 	}
+	known := h.n.knownSize()
 	for off := start; off < from+uint64(ra.window); off += size {
 		if ra.eof != 0 && off >= ra.eof {
+			return
+		}
+		if off >= known {
+			// Past the size last seen: the file may grow, but then
+			// its reads go straight to the server; a prefetch there
+			// would mostly be a wasted READ.
 			return
 		}
 		if fsys.raBytes.Add(int64(size)) > raBudget {

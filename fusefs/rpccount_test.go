@@ -164,3 +164,42 @@ func TestWriteGathering(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSequentialReadFetchesOnce: read-ahead plus the kernel's own async
+// read-ahead (whose requests arrive out of order) read each byte of a
+// sequentially read file from the server once, and nothing past its end.
+func TestSequentialReadFetchesOnce(t *testing.T) {
+	e := mount(t)
+	const size = 64 << 20
+	f, err := os.Create(filepath.Join(e.export, "seq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var n int64
+	d := e.delta(func() {
+		g, err := os.Open(filepath.Join(e.mnt, "seq"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		buf := make([]byte, 1<<20)
+		for {
+			k, err := g.Read(buf)
+			n += int64(k)
+			if err != nil {
+				break
+			}
+		}
+	})
+	if n != size {
+		t.Fatalf("read %d bytes of %d", n, size)
+	}
+	t.Logf("64 MiB read sequentially: %s", show(d))
+	if d["READ"] > size>>20+2 {
+		t.Errorf("%d READs of 1 MiB for a 64 MiB file: read-ahead fetched data twice or past EOF", d["READ"])
+	}
+}
