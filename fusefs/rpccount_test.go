@@ -203,3 +203,29 @@ func TestSequentialReadFetchesOnce(t *testing.T) {
 		t.Errorf("%d READs of 1 MiB for a 64 MiB file: read-ahead fetched data twice or past EOF", d["READ"])
 	}
 }
+
+// TestSequentialWriteRoundTrips: 1 MiB writes are 1 MiB WRITEs, and fsync
+// is one COMMIT.
+func TestSequentialWriteRoundTrips(t *testing.T) {
+	e := mount(t)
+	f, err := os.Create(filepath.Join(e.mnt, "seqw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := bytes.Repeat([]byte("w"), 1<<20)
+	d := e.delta(func() {
+		for i := 0; i < 64; i++ {
+			if _, err := f.Write(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("64 MiB in 1 MiB writes + fsync: %s", show(d))
+	if d["WRITE"] != 64 || d["COMMIT"] != 1 || total(d) != 65 {
+		t.Errorf("64 MiB in 1 MiB writes + fsync sent %s, want WRITE=64 COMMIT=1", show(d))
+	}
+}
