@@ -5,6 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -30,6 +33,25 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	// Unprivileged mounts start a per-user watchdog from this binary,
+	// which outlives the mounts by design; these tests own them.
+	stopProcessesOf(binary)
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// stopProcessesOf sends SIGTERM to every process running the executable
+// exe (watchdogs the tests' mounts started).
+func stopProcessesOf(exe string) {
+	pids, _ := filepath.Glob("/proc/[0-9]*/exe")
+	for _, p := range pids {
+		target, err := os.Readlink(p)
+		if err != nil || strings.TrimSuffix(target, " (deleted)") != exe {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err == nil && pid != os.Getpid() {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+		}
+	}
 }
