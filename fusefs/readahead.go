@@ -54,6 +54,23 @@ type raChunk struct {
 	eof   bool
 	err   error
 	bytes int // charged to the mount's budget
+
+	// data lives in the READ reply's pooled buffer, handed back by
+	// release once no one uses it: refs counts the chunk list's hold
+	// (until dropped) and each reader copying from it. Both guarded
+	// by readahead.mu.
+	refs    int
+	release func() // set by fetch; nil while the READ is in flight
+}
+
+// unrefLocked drops one hold on c and hands its buffer back after the
+// last. Caller holds readahead.mu.
+func (c *raChunk) unrefLocked() {
+	c.refs--
+	if c.refs == 0 && c.release != nil {
+		c.release()
+		c.release = nil
+	}
 }
 
 // read serves dest at off through the read-ahead and returns how many
@@ -100,10 +117,12 @@ func (ra *readahead) read(ctx context.Context, h *fileHandle, dest []byte, off u
 		select {
 		case <-c.done:
 		case <-ctx.Done():
+			ra.doneWith(c)
 			return total, ctx.Err()
 		}
 		if c.err != nil || c.gen != n.writes.Load() {
 			ra.mu.Lock()
+			c.unrefLocked()
 			ra.dropLocked(n.fsys, 0)
 			ra.mu.Unlock()
 			break
@@ -112,7 +131,9 @@ func (ra *readahead) read(ctx context.Context, h *fileHandle, dest []byte, off u
 			total += copy(dest[total:], c.data[skip:])
 		}
 		// A short or EOF chunk holds the end of the file.
-		if (c.eof || uint64(len(c.data)) < c.size) && off+uint64(total) >= c.off+uint64(len(c.data)) {
+		atEnd := (c.eof || uint64(len(c.data)) < c.size) && off+uint64(total) >= c.off+uint64(len(c.data))
+		ra.doneWith(c)
+		if atEnd {
 			return total, nil
 		}
 	}
@@ -156,10 +177,18 @@ func (ra *readahead) chunkAt(off, gen uint64) *raChunk {
 	defer ra.mu.Unlock()
 	for _, c := range ra.chunks {
 		if c.gen == gen && off >= c.off && off < c.off+c.size {
+			c.refs++ // the caller's, given back with doneWith
 			return c
 		}
 	}
 	return nil
+}
+
+// doneWith gives back a reference taken by chunkAt.
+func (ra *readahead) doneWith(c *raChunk) {
+	ra.mu.Lock()
+	c.unrefLocked()
+	ra.mu.Unlock()
 }
 
 // fill starts chunk READs so that [from, from+window) is covered, within
@@ -196,7 +225,7 @@ func (ra *readahead) fill(h *fileHandle, from, gen uint64) {
 			fsys.raBytes.Add(-int64(size))
 			return
 		}
-		c := &raChunk{off: off, size: size, gen: gen, done: make(chan struct{}), bytes: int(size)}
+		c := &raChunk{off: off, size: size, gen: gen, done: make(chan struct{}), bytes: int(size), refs: 1}
 		ra.chunks = append(ra.chunks, c)
 		ra.wg.Add(1)
 		go ra.fetch(h, c)
@@ -209,15 +238,20 @@ func (ra *readahead) fetch(h *fileHandle, c *raChunk) {
 	defer ra.wg.Done()
 	defer close(c.done)
 	// The reply's own bytes, not a copy: nothing writes to them.
-	data, eof, err := h.n.fsys.sess.ReadData(context.Background(), h.cred, h.n.getFH(), h.ioStateid(), c.off, int(c.size))
+	data, eof, release, err := h.n.fsys.sess.ReadData(context.Background(), h.cred, h.n.getFH(), h.ioStateid(), c.off, int(c.size))
 	n := len(data)
 	c.data, c.eof, c.err = data, eof, err
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	if c.refs == 0 {
+		release() // dropped while in flight: nobody will read it
+	} else {
+		c.release = release
+	}
 	if eof || (err == nil && uint64(n) < c.size) {
-		ra.mu.Lock()
 		if e := c.off + uint64(n); ra.eof == 0 || e < ra.eof {
 			ra.eof = e
 		}
-		ra.mu.Unlock()
 	}
 }
 
@@ -233,6 +267,7 @@ func (ra *readahead) dropLocked(fsys *filesystem, keepFrom uint64) {
 			continue
 		}
 		fsys.raBytes.Add(-int64(c.bytes))
+		c.unrefLocked()
 	}
 	clear(ra.chunks[len(kept):])
 	ra.chunks = kept

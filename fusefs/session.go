@@ -25,7 +25,7 @@ type Session interface {
 	CloseState(ctx context.Context, cred rpc.Cred, fh nfsclient.FH, stateid nfsclient.Stateid) error
 
 	Read(ctx context.Context, cred rpc.Cred, fh nfsclient.FH, stateid nfsclient.Stateid, off uint64, buf []byte) (int, bool, error)
-	ReadData(ctx context.Context, cred rpc.Cred, fh nfsclient.FH, stateid nfsclient.Stateid, off uint64, count int) ([]byte, bool, error)
+	ReadData(ctx context.Context, cred rpc.Cred, fh nfsclient.FH, stateid nfsclient.Stateid, off uint64, count int) (data []byte, eof bool, release func(), err error)
 	Write(ctx context.Context, cred rpc.Cred, fh nfsclient.FH, stateid nfsclient.Stateid, off uint64, data []byte, stable nfsclient.Stability) (nfsclient.WriteResult, error)
 	Commit(ctx context.Context, cred rpc.Cred, fh nfsclient.FH, off uint64, count uint32) ([8]byte, error)
 

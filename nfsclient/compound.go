@@ -42,6 +42,14 @@ func (a *compoundArgs) args(withSeq bool) *nfsv4.Compound4args {
 // RFC 8881 sections 15.1.1.3 and 8.4.2). Only ctx (an interrupted caller,
 // or the soft-mount Timeout) ends the wait.
 func (c *Client) compound(ctx context.Context, cred rpc.Cred, ops ...nfsv4.NfsArgop4) ([]nfsv4.NfsResop4, error) {
+	r := c.compoundRec(ctx, cred, ops)
+	return r.res, r.err // r.rec, if any, is left to the garbage collector
+}
+
+// compoundRec is compound, also returning the reply record when a READ
+// result's data is a slice of it (see readOK): the caller hands it back
+// with rpc.ReleaseRecord once done with the data.
+func (c *Client) compoundRec(ctx context.Context, cred rpc.Cred, ops []nfsv4.NfsArgop4) callResult {
 	if c.cfg.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
@@ -53,7 +61,8 @@ func (c *Client) compound(ctx context.Context, cred rpc.Cred, ops ...nfsv4.NfsAr
 	backoff := 10 * time.Millisecond
 	for {
 		epoch := c.recoveries.Load()
-		res, err := c.compoundOnce(ctx, cred, ops)
+		r := c.compoundOnce(ctx, cred, ops)
+		err := r.err
 		var nerr *Error
 		switch {
 		case errors.Is(err, errSessionReplaced):
@@ -74,12 +83,12 @@ func (c *Client) compound(ctx context.Context, cred rpc.Cred, ops ...nfsv4.NfsAr
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return res, err
+				return r
 			}
 			backoff = min(2*backoff, time.Second)
 			continue
 		}
-		return res, err
+		return r
 	}
 }
 
@@ -98,6 +107,7 @@ func isStaleState(s nfsv4.Nfsstat4) bool {
 type callResult struct {
 	res []nfsv4.NfsResop4
 	err error
+	rec []byte // the reply record when res holds slices of it (READ data)
 }
 
 // compoundOnce encodes ops for the current session, sends them, and waits
@@ -106,29 +116,31 @@ type callResult struct {
 // request is resent across reconnects, until its reply arrives or its
 // session ends (RFC 8881 section 2.10.6.2: a slot may not be reused while
 // its request might still execute).
-func (c *Client) compoundOnce(ctx context.Context, cred rpc.Cred, ops []nfsv4.NfsArgop4) ([]nfsv4.NfsResop4, error) {
+func (c *Client) compoundOnce(ctx context.Context, cred rpc.Cred, ops []nfsv4.NfsArgop4) callResult {
 	s := c.sess.Load()
 	g, err := s.slots.acquire(ctx)
 	if err != nil {
-		return nil, err
+		return callResult{err: err}
 	}
 	rebindOps(ops, s.clientID, c.stateMap.Load())
 	rec, err := c.encodeCompound(s, g, cred, ops)
 	if err != nil {
 		s.slots.release(g.id, false)
-		return nil, err
+		return callResult{err: err}
 	}
 	done := make(chan callResult, 1)
 	if !c.goOwned(func() { c.transmit(s, g, rec, done) }) {
 		s.slots.release(g.id, false)
 		rpc.ReleaseCall(rec)
-		return nil, ErrClosed
+		return callResult{err: ErrClosed}
 	}
 	select {
 	case r := <-done:
-		return r.res, r.err
+		return r
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		// An answer arriving later is dropped with its record, which
+		// is then garbage collected rather than pooled.
+		return callResult{err: ctx.Err()}
 	}
 }
 
@@ -244,7 +256,13 @@ func (c *Client) transmit(s *session, g slotGrant, rec []byte, done chan<- callR
 					c.connLost(conn, err)
 					err = errSessionReplaced
 				}
-				done <- callResult{res: res, err: err}
+				out := callResult{res: res, err: err}
+				if holdsReadData(res) {
+					out.rec = r.Record
+				} else {
+					rpc.ReleaseRecord(r.Record) // decoded: nothing refers to it
+				}
+				done <- out
 				return
 			}
 			err = r.Err

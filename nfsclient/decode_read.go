@@ -47,3 +47,16 @@ func readOK(r *bytes.Reader, rest []byte) (nfsv4.NfsResop4, error) {
 		Resok4: nfsv4.Read4resok{Eof: eof == 1, Data: data},
 	}}, nil
 }
+
+// holdsReadData reports whether res has a READ result whose data is a
+// slice of the reply record (see readOK).
+func holdsReadData(res []nfsv4.NfsResop4) bool {
+	for _, op := range res {
+		if r, ok := op.(*nfsv4.NfsResop4_OP_READ); ok {
+			if ok, _ := r.Opread.(*nfsv4.Read4res_NFS4_OK); ok != nil && len(ok.Resok4.Data) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -3,6 +3,7 @@ package nfsclient
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/buildbarn/go-xdr/pkg/protocols/nfsv4"
 	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
@@ -10,27 +11,43 @@ import (
 
 // Read reads up to len(buf) bytes (at most MaxRead) of fh at off into buf.
 func (c *Client) Read(ctx context.Context, cred rpc.Cred, fh FH, stateid Stateid, off uint64, buf []byte) (n int, eof bool, err error) {
-	data, eof, err := c.ReadData(ctx, cred, fh, stateid, off, len(buf))
-	return copy(buf, data), eof, err
+	data, eof, release, err := c.ReadData(ctx, cred, fh, stateid, off, len(buf))
+	n = copy(buf, data)
+	release()
+	return n, eof, err
 }
 
 // ReadData reads up to count bytes (at most MaxRead) of fh at off and
-// returns them without a copy: data is part of the reply as received,
-// owned by the caller (a prefetch keeps it rather than copying 1 MiB into
-// a buffer of its own).
-func (c *Client) ReadData(ctx context.Context, cred rpc.Cred, fh FH, stateid Stateid, off uint64, count int) (data []byte, eof bool, err error) {
+// returns them without a copy: data is part of the reply as received, in
+// a pooled buffer. The caller must call release (never nil) once done
+// with data, and not touch data afterwards. A prefetch keeps the data this
+// way rather than copying 1 MiB into a buffer of its own.
+func (c *Client) ReadData(ctx context.Context, cred rpc.Cred, fh FH, stateid Stateid, off uint64, count int) (data []byte, eof bool, release func(), err error) {
 	n := uint32(min(count, int(c.maxRead)))
-	res, err := c.compound(ctx, cred, putFH(fh), &nfsv4.NfsArgop4_OP_READ{Opread: nfsv4.Read4args{
+	r := c.compoundRec(ctx, cred, []nfsv4.NfsArgop4{putFH(fh), &nfsv4.NfsArgop4_OP_READ{Opread: nfsv4.Read4args{
 		Stateid: stateid, Offset: off, Count: n,
-	}})
+	}}})
+	release = func() {}
+	if r.rec != nil {
+		release = sync.OnceFunc(func() { rpc.ReleaseRecord(r.rec) })
+	}
+	data, eof, err = readData(r, n)
+	if err != nil {
+		release()
+		return nil, false, func() {}, err
+	}
+	return data, eof, release, nil
+}
+
+func readData(r callResult, n uint32) ([]byte, bool, error) {
+	if r.err != nil {
+		return nil, false, r.err
+	}
+	res, err := resultAt[*nfsv4.NfsResop4_OP_READ](r.res, 1)
 	if err != nil {
 		return nil, false, err
 	}
-	r, err := resultAt[*nfsv4.NfsResop4_OP_READ](res, 1)
-	if err != nil {
-		return nil, false, err
-	}
-	ok, err := okArm[*nfsv4.Read4res_NFS4_OK](r.Opread, "READ")
+	ok, err := okArm[*nfsv4.Read4res_NFS4_OK](res.Opread, "READ")
 	if err != nil {
 		return nil, false, err
 	}

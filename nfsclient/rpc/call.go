@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"sync"
 	"sync/atomic"
 
 	"github.com/buildbarn/go-xdr/pkg/protocols/rpcv2"
@@ -50,7 +49,7 @@ func (p Program) EncodeCall(xid, proc uint32, cred Cred, args Args) ([]byte, err
 	if n > maxFragment {
 		return nil, fmt.Errorf("rpc: call of %d bytes is too large", n)
 	}
-	b := bytes.NewBuffer(callBuffer(MarkSize + n)[:MarkSize])
+	b := bytes.NewBuffer(getBuffer(MarkSize + n)[:MarkSize])
 	if _, err := msg.WriteTo(b); err != nil {
 		return nil, fmt.Errorf("rpc: encode call header: %w", err)
 	}
@@ -62,36 +61,6 @@ func (p Program) EncodeCall(xid, proc uint32, cred Cred, args Args) ([]byte, err
 	rec := b.Bytes()
 	PutMark(rec, len(rec)-MarkSize)
 	return rec, nil
-}
-
-// Call records of poolMin bytes or more (WRITEs) come from a pool: a
-// fresh 1 MiB buffer per WRITE was, with its zeroing, a tenth of the CPU
-// of a sequential write (BenchmarkSequentialIO).
-const (
-	poolMin = 64 << 10
-	poolCap = 1<<20 + 64<<10 // a 1 MiB WRITE and its headers
-)
-
-var callPool sync.Pool // of *[]byte with cap >= poolCap
-
-func callBuffer(n int) []byte {
-	if n < poolMin {
-		return make([]byte, n)
-	}
-	if p, _ := callPool.Get().(*[]byte); p != nil && cap(*p) >= n {
-		return (*p)[:n]
-	}
-	return make([]byte, n, max(n, poolCap))
-}
-
-// ReleaseCall hands back a record made by EncodeCall once it will not be
-// sent (or resent) again. Optional: an unreleased record is garbage
-// collected. The caller must not touch rec afterwards.
-func ReleaseCall(rec []byte) {
-	if cap(rec) >= poolCap {
-		b := rec[:0]
-		callPool.Put(&b)
-	}
 }
 
 // ParseReply checks the RPC reply header of rec (a record without its mark)

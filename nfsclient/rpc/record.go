@@ -37,8 +37,8 @@ func NewRecordReader(r io.Reader, limit int) *RecordReader {
 	return &RecordReader{r: r, limit: limit}
 }
 
-// ReadRecord returns the next complete record. The returned slice is freshly
-// allocated and owned by the caller. io.EOF is returned only on a clean end
+// ReadRecord returns the next complete record. The returned slice is owned
+// by the caller, who may hand it back with ReleaseRecord when done. io.EOF is returned only on a clean end
 // of stream between records; a stream that ends inside a record gives
 // io.ErrUnexpectedEOF.
 func (rr *RecordReader) ReadRecord() ([]byte, error) {
@@ -55,11 +55,12 @@ func (rr *RecordReader) ReadRecord() ([]byte, error) {
 		if len(rec)+n > rr.limit {
 			return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, len(rec)+n, rr.limit)
 		}
-		if rec == nil {
-			rec = make([]byte, 0, n)
-		}
 		start := len(rec)
-		rec = append(rec, make([]byte, n)...)
+		if rec == nil {
+			rec = getBuffer(n) // pooled when large: see ReleaseRecord
+		} else {
+			rec = append(rec, make([]byte, n)...)
+		}
 		if _, err := io.ReadFull(rr.r, rec[start:]); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
