@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -19,6 +20,7 @@ import (
 type localTargetOptions struct {
 	target     localtarget.Options
 	mountpoint string // only used to print the mount command
+	iamCreds   string // --iam-credentials: file of keys to verify IAM signatures with
 }
 
 // newLocalTargetCmd builds `efs-fuse local-target`: an EFS-like mount target
@@ -67,6 +69,10 @@ beginning; without it ganesha starts graceless, so OPEN works at once.`,
 	f.StringVar(&opts.mountpoint, "mountpoint", "/mnt/efs", "mount point shown in the printed mount command")
 	f.BoolVar(&opts.target.Grace, "grace", false, "start ganesha with a grace period (NFS4ERR_GRACE for new state until clients reclaimed or it ends)")
 	f.IntVar(&opts.target.GraceSeconds, "grace-seconds", localtarget.DefaultGraceSeconds, "grace period length for --grace and 'fault restart --grace' (1-180)")
+	f.BoolVar(&opts.target.RequestClientCert, "client-cert", false, "ask clients for their certificate and log the EFS identity in it (file system, access point, IAM)")
+	f.StringVar(&opts.target.RequireAccessPoint, "require-access-point", "", "refuse clients whose certificate does not name this access point (fsap-...)")
+	f.BoolVar(&opts.target.RequireIAM, "require-iam", false, "refuse clients whose certificate has no valid IAM signature (verified with --iam-credentials)")
+	f.StringVar(&opts.iamCreds, "iam-credentials", "", "AWS shared-credentials file whose key pairs IAM signatures are checked against")
 	_ = cmd.MarkFlagRequired("export")
 	_ = cmd.MarkFlagRequired("state")
 	cmd.AddCommand(newLocalTargetFaultCmd())
@@ -139,6 +145,13 @@ func runLocalTarget(ctx context.Context, opts *localTargetOptions, out io.Writer
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
 
+	if opts.iamCreds != "" {
+		creds, err := readIAMCredentials(opts.iamCreds)
+		if err != nil {
+			return err
+		}
+		opts.target.IAMCredentials = creds
+	}
 	t, err := localtarget.Start(ctx, opts.target)
 	if err != nil {
 		return err
@@ -179,4 +192,47 @@ func newLocalTargetLogger(w io.Writer) *zap.Logger {
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(w), zapcore.InfoLevel)
 	return zap.New(core)
+}
+
+// readIAMCredentials reads the key pairs of an AWS shared-credentials file
+// (any number of [profile] sections with aws_access_key_id and
+// aws_secret_access_key) for the local target to verify IAM signatures
+// with. Secrets are never logged; errors name the file and line only.
+func readIAMCredentials(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--iam-credentials: %w", err)
+	}
+	creds := map[string]string{}
+	var id, secret string
+	flush := func() {
+		if id != "" && secret != "" {
+			creds[id] = secret
+		}
+		id, secret = "", ""
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
+		case strings.HasPrefix(line, "["):
+			flush()
+		default:
+			k, v, ok := strings.Cut(line, "=")
+			if !ok {
+				return nil, fmt.Errorf("--iam-credentials: %s line %d: not key = value", path, i+1)
+			}
+			switch strings.TrimSpace(k) {
+			case "aws_access_key_id":
+				id = strings.TrimSpace(v)
+			case "aws_secret_access_key":
+				secret = strings.TrimSpace(v)
+			}
+		}
+	}
+	flush()
+	if len(creds) == 0 {
+		return nil, fmt.Errorf("--iam-credentials: %s has no aws_access_key_id with its aws_secret_access_key", path)
+	}
+	return creds, nil
 }
