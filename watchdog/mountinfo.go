@@ -19,7 +19,7 @@ func ParseMountInfo(data string) MountTable {
 		if !ok {
 			continue
 		}
-		f, g := strings.Fields(pre), strings.Fields(post)
+		f, g := MountInfoFields(pre), MountInfoFields(post)
 		if len(f) < 5 || len(g) < 1 {
 			continue
 		}
@@ -27,6 +27,14 @@ func ParseMountInfo(data string) MountTable {
 		t[mp] = append(t[mp], g[0])
 	}
 	return t
+}
+
+// MountInfoFields splits (part of) a mountinfo line at spaces only. The kernel
+// escapes space, tab, newline and backslash in paths but writes any other
+// byte as it is, so strings.Fields (any Unicode space: \v, \r, NBSP...)
+// would cut a path such as "/mnt/a\u00a0b" in two.
+func MountInfoFields(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' })
 }
 
 // Has reports whether mountPoint carries a mount of the mode's kind: FUSE

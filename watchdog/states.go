@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,14 +130,23 @@ func readEntry(e Entry) Entry {
 		return e
 	}
 	e.Tunnel, e.Err = fallback.ReadState(e.Path)
-	if e.Err == nil && e.Tunnel.Mode != ModeTunnel {
+	switch {
+	case e.Err != nil:
+	case e.Tunnel.Mode != ModeTunnel:
 		e.Tunnel, e.Err = nil, fmt.Errorf("state file %s has mode %q, want %q", e.Path, e.Tunnel.Mode, ModeTunnel)
+	case e.Tunnel.PID > math.MaxInt32:
+		// The watchdog signals PID: kill(2) would truncate a number past
+		// pid_t, 4294967295 to -1 (every process).
+		e.Tunnel, e.Err = nil, fmt.Errorf("state file %s is malformed: pid %d is out of range", e.Path, e.Tunnel.PID)
 	}
 	return e
 }
 
+// fromEpoch converts a state file's seconds since the epoch. A time that is
+// not positive, or too far out for int64 nanoseconds (after 2262), is no
+// mount time: it comes back zero rather than wrapped into the past.
 func fromEpoch(t float64) time.Time {
-	if t <= 0 {
+	if !(t > 0) || t*1e9 >= math.MaxInt64 {
 		return time.Time{}
 	}
 	return time.Unix(0, int64(t*1e9))

@@ -21,7 +21,8 @@ func parseMountInfo(data string) []mountEntry {
 		if !ok {
 			continue
 		}
-		f, g := strings.Fields(pre), strings.Fields(post)
+		// Split at spaces only: paths keep any other unescaped byte.
+		f, g := watchdog.MountInfoFields(pre), watchdog.MountInfoFields(post)
 		if len(f) < 5 || len(g) < 2 {
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +76,10 @@ func ReadState(path string) (*State, error) {
 	}
 	if s.PID < 0 || s.MountPoint == "" || len(s.Cmd) == 0 {
 		return nil, fmt.Errorf("state file %s is malformed: it needs pid, cmd and mountpoint", path)
+	}
+	if s.PID > math.MaxInt32 {
+		// kill(2) would truncate it: 4294967295 becomes -1, every process.
+		return nil, fmt.Errorf("state file %s is malformed: pid %d is out of range", path, s.PID)
 	}
 	return &s, nil
 }

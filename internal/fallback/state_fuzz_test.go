@@ -1,6 +1,7 @@
 package fallback
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ func FuzzReadState(f *testing.F) {
 	f.Add([]byte(`{"pid":-1}`))
 	f.Add([]byte(`{"pid":1,"cmd":[],"mountpoint":""}`))
 	f.Add([]byte(`not json`))
+	f.Add([]byte(`{"pid":4294967295,"cmd":["efs-fuse","tunnel"],"mountpoint":"/mnt/efs"}`))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(dir, "fs-deadbeef.mnt.efs.20049")
@@ -31,6 +33,9 @@ func FuzzReadState(f *testing.F) {
 		}
 		if s.PID < 0 || s.MountPoint == "" || len(s.Cmd) == 0 {
 			t.Fatalf("accepted a state without pid, cmd or mountpoint: %+v", s)
+		}
+		if s.PID > math.MaxInt32 {
+			t.Fatalf("accepted pid %d, which kill(2) would truncate", s.PID)
 		}
 	})
 }

@@ -89,7 +89,9 @@ func toHost(id uint32, m []byte) (uint32, error) {
 		in, err1 := strconv.ParseUint(f[0], 10, 32)
 		out, err2 := strconv.ParseUint(f[1], 10, 32)
 		n, err3 := strconv.ParseUint(f[2], 10, 33)
-		if err1 != nil || err2 != nil || err3 != nil {
+		// The kernel keeps both ranges within 32 bits; a line that does not
+		// would map past 2^32 and wrap (an ordinary id could come out as 0).
+		if err1 != nil || err2 != nil || err3 != nil || in+n > 1<<32 || out+n > 1<<32 {
 			return 0, fmt.Errorf("malformed id map line %q", sc.Text())
 		}
 		if uint64(id) >= in && uint64(id) < in+n {

@@ -3,6 +3,7 @@ package fusemount
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,6 +83,11 @@ func ReadState(path string) (*State, error) {
 	}
 	if s.PID <= 0 || s.MountPoint == "" || len(s.Cmd) == 0 || s.Mode != ModeFUSE {
 		return nil, fmt.Errorf("state file %s is malformed: it needs pid, cmd, mountpoint and mode %q", path, ModeFUSE)
+	}
+	// The watchdog signals PID: a number past pid_t would be truncated by
+	// kill(2), 4294967295 to -1 (every process).
+	if s.PID > math.MaxInt32 {
+		return nil, fmt.Errorf("state file %s is malformed: pid %d is out of range", path, s.PID)
 	}
 	return &s, nil
 }

@@ -119,11 +119,19 @@ func (s *ControlServer) serve(c net.Conn) {
 	_, _ = io.WriteString(c, reply+"\n")
 }
 
-// runControl runs one command (see ControlUsage) and describes what it did.
-func (t *Target) runControl(ctx context.Context, args []string) (string, error) {
+// controlCommand is one parsed control command line.
+type controlCommand struct {
+	name      string          // blackhole, delay, heal, cut or restart
+	durations []time.Duration // blackhole: 1, delay: 2 (latency, duration); all > 0
+	restart   RestartOptions
+}
+
+// parseControl reads one command's fields (see ControlUsage).
+func parseControl(args []string) (controlCommand, error) {
 	if len(args) == 0 {
-		return "", errors.New("empty command")
+		return controlCommand{}, errors.New("empty command")
 	}
+	c := controlCommand{name: args[0]}
 	durations := func(n int) ([]time.Duration, error) {
 		if len(args) != n+1 {
 			return nil, fmt.Errorf("%s takes %d duration(s)", args[0], n)
@@ -138,55 +146,65 @@ func (t *Target) runControl(ctx context.Context, args []string) (string, error) 
 		}
 		return ds, nil
 	}
+	var err error
 	switch args[0] {
 	case "blackhole":
-		ds, err := durations(1)
-		if err != nil {
-			return "", err
-		}
-		t.Blackhole(ds[0])
-		return "black hole for " + ds[0].String(), nil
+		c.durations, err = durations(1)
 	case "delay":
-		ds, err := durations(2)
-		if err != nil {
-			return "", err
-		}
-		t.Delay(ds[0], ds[1])
-		return fmt.Sprintf("latency %v for %v", ds[0], ds[1]), nil
-	case "heal":
+		c.durations, err = durations(2)
+	case "heal", "cut":
 		if len(args) != 1 {
-			return "", errors.New("heal takes no arguments")
+			err = fmt.Errorf("%s takes no arguments", args[0])
 		}
-		t.Heal()
-		return "healed", nil
-	case "cut":
-		if len(args) != 1 {
-			return "", errors.New("cut takes no arguments")
-		}
-		return fmt.Sprintf("cut %d connection(s)", t.CutConnections()), nil
 	case "restart":
-		var o RestartOptions
 		for _, a := range args[1:] {
 			switch a {
 			case "--grace":
-				o.Grace = true
+				c.restart.Grace = true
 			case "--kill":
-				o.Kill = true
+				c.restart.Kill = true
 			default:
-				return "", fmt.Errorf("restart: unknown flag %q (want --grace, --kill)", a)
+				return controlCommand{}, fmt.Errorf("restart: unknown flag %q (want --grace, --kill)", a)
 			}
 		}
-		start := time.Now()
-		if err := t.RestartGanesha(ctx, o); err != nil {
-			return "", err
-		}
-		what := "ganesha restarted in " + time.Since(start).Round(time.Millisecond).String()
-		if o.Grace {
-			what += fmt.Sprintf(", grace period %d s", t.opts.GraceSeconds)
-		}
-		return what, nil
+	default:
+		err = fmt.Errorf("unknown command %q; commands:\n%s", args[0], ControlUsage)
 	}
-	return "", fmt.Errorf("unknown command %q; commands:\n%s", args[0], ControlUsage)
+	if err != nil {
+		return controlCommand{}, err
+	}
+	return c, nil
+}
+
+// runControl runs one command (see ControlUsage) and describes what it did.
+func (t *Target) runControl(ctx context.Context, args []string) (string, error) {
+	c, err := parseControl(args)
+	if err != nil {
+		return "", err
+	}
+	switch c.name {
+	case "blackhole":
+		t.Blackhole(c.durations[0])
+		return "black hole for " + c.durations[0].String(), nil
+	case "delay":
+		t.Delay(c.durations[0], c.durations[1])
+		return fmt.Sprintf("latency %v for %v", c.durations[0], c.durations[1]), nil
+	case "heal":
+		t.Heal()
+		return "healed", nil
+	case "cut":
+		return fmt.Sprintf("cut %d connection(s)", t.CutConnections()), nil
+	}
+	// restart
+	start := time.Now()
+	if err := t.RestartGanesha(ctx, c.restart); err != nil {
+		return "", err
+	}
+	what := "ganesha restarted in " + time.Since(start).Round(time.Millisecond).String()
+	if c.restart.Grace {
+		what += fmt.Sprintf(", grace period %d s", t.opts.GraceSeconds)
+	}
+	return what, nil
 }
 
 // SendControl sends one command to the target whose state directory is

@@ -48,6 +48,11 @@ func ParseDevice(s string) (Device, error) {
 		return Device{}, usagef(fmt.Sprintf("File system ID %s is malformed", remote))
 	}
 	d.Host = strings.TrimSuffix(strings.ToLower(remote), ".")
+	if d.Host == "" {
+		// "." is the DNS root, no host: without this it would give a device
+		// with neither file system ID nor host.
+		return Device{}, usagef(fmt.Sprintf("Invalid device %q: expected fs-id[:/path], e.g. fs-12345678:/", s))
+	}
 	if m := efsFQDNRe.FindStringSubmatch(d.Host); m != nil {
 		d.AZ, d.FSID, d.Region, d.Suffix = m[1], m[2], m[3], m[4]
 	}
