@@ -228,21 +228,7 @@ func TestRelayReloadClientCertificate(t *testing.T) {
 		Target:                targetConfig(f, addr),
 		LoadClientCertificate: func() (*tls.Certificate, error) { return onDisk.Load(), nil },
 	})
-	presented := func() string {
-		t.Helper()
-		c := dialLocal(t, r)
-		if _, err := c.Write([]byte("x")); err != nil {
-			t.Fatal(err)
-		}
-		// Hold the connection until the server has the byte, then close.
-		time.Sleep(50 * time.Millisecond)
-		c.Close()
-		res := <-results
-		if res.handshakeErr != nil || len(res.peerCerts) == 0 {
-			t.Fatalf("server: handshake %v, %d client certs", res.handshakeErr, len(res.peerCerts))
-		}
-		return res.peerCerts[0].Subject.CommonName
-	}
+	presented := func() string { return presentedCN(t, r, results) }
 	if cn := presented(); cn != "cert-1" {
 		t.Fatalf("first connection presented %q, want cert-1", cn)
 	}
@@ -282,20 +268,7 @@ func TestRelayPerHandshakeClientCertificate(t *testing.T) {
 		t.Fatal("NewRelay accepted both certificate sources")
 	}
 	r, _ := startRelay(t, RelayConfig{Target: tc})
-	presented := func() string {
-		t.Helper()
-		c := dialLocal(t, r)
-		if _, err := c.Write([]byte("x")); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond)
-		c.Close()
-		res := <-results
-		if res.handshakeErr != nil || len(res.peerCerts) == 0 {
-			t.Fatalf("server: handshake %v, %d client certs", res.handshakeErr, len(res.peerCerts))
-		}
-		return res.peerCerts[0].Subject.CommonName
-	}
+	presented := func() string { return presentedCN(t, r, results) }
 	if cn := presented(); cn != "cert-1" {
 		t.Fatalf("presented %q, want cert-1", cn)
 	}
@@ -665,4 +638,22 @@ func TestRelayNFSTargetCutClosesLocal(t *testing.T) {
 	if err := c2.Null(context.Background()); err != nil {
 		t.Fatalf("NULL after reconnect: %v", err)
 	}
+}
+
+// presentedCN opens one connection through r and returns the common name
+// of the client certificate the upstream server (startTLSServer) saw.
+func presentedCN(t *testing.T, r *Relay, results <-chan serverResult) string {
+	t.Helper()
+	c := dialLocal(t, r)
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	// Hold the connection until the server has the byte, then close.
+	time.Sleep(50 * time.Millisecond)
+	c.Close()
+	res := <-results
+	if res.handshakeErr != nil || len(res.peerCerts) == 0 {
+		t.Fatalf("server: handshake %v, %d client certs", res.handshakeErr, len(res.peerCerts))
+	}
+	return res.peerCerts[0].Subject.CommonName
 }
