@@ -3,8 +3,6 @@ package fallback
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -37,42 +35,13 @@ import (
 
 const testAP = "fsap-0123456789abcdef0"
 
-var (
-	keyOnce sync.Once
-	keyPEM  []byte
-	keyErr  error
-)
-
-// testKey writes the package's one RSA-3072 client key to a new file and
-// returns its path: tests never touch the host key in /etc/amazon/efs.
-func testKey(t *testing.T) string {
-	t.Helper()
-	keyOnce.Do(func() {
-		k, err := rsa.GenerateKey(rand.Reader, 3072)
-		if err != nil {
-			keyErr = err
-			return
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		keyPEM, keyErr = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), err
-	})
-	if keyErr != nil {
-		t.Fatal(keyErr)
-	}
-	path := filepath.Join(t.TempDir(), "privateKey.pem")
-	if err := os.WriteFile(path, keyPEM, 0o400); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // identityTunnelOptions are a tunnel to tgt that makes its own identity
 // for the target's file system, writing its certificate under dir.
 func identityTunnelOptions(t *testing.T, tgt *localtarget.Target, dir string) TunnelOptions {
 	return TunnelOptions{
 		Listen: "127.0.0.1:" + strconv.Itoa(freeRange(t, 1)), Target: tgt.Addr(), ServerName: tgt.ServerName(),
 		CAFile: tgt.CAFile(), Verify: 2, FSID: localtarget.DefaultFSID, Region: localtarget.DefaultRegion,
-		KeyFile: testKey(t), CertOut: filepath.Join(dir, "fs-12345678.mnt.1+", "certificate.pem"),
+		KeyFile: testca.ClientKeyFile(t), CertOut: filepath.Join(dir, "fs-12345678.mnt.1+", "certificate.pem"),
 		LogFile: filepath.Join(dir, "tunnel.log"), LogLevel: "DEBUG",
 	}
 }
@@ -366,7 +335,7 @@ func TestTunnelIdentityRenewal(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			o := TunnelOptions{Listen: "127.0.0.1:" + strconv.Itoa(freeRange(t, 1)), Target: srv.addr, ServerName: serverName,
-				CAFile: ca.CertFile(), Verify: 2, FSID: "fs-12345678", KeyFile: testKey(t), CertRenewal: c.every,
+				CAFile: ca.CertFile(), Verify: 2, FSID: "fs-12345678", KeyFile: testca.ClientKeyFile(t), CertRenewal: c.every,
 				CertOut: filepath.Join(dir, "x+", "certificate.pem"), LogFile: filepath.Join(dir, "tunnel.log")}
 			tun := startTunnel(t, o)
 			old, first := srv.connect(t, o.Listen)

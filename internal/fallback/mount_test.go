@@ -23,6 +23,7 @@ import (
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
 	"github.com/efs-fuse/efs-fuse/internal/localtarget"
 	"github.com/efs-fuse/efs-fuse/internal/mountopts"
+	"github.com/efs-fuse/efs-fuse/internal/testca"
 	"github.com/efs-fuse/efs-fuse/internal/testtarget"
 	"github.com/efs-fuse/efs-fuse/nfsclient"
 	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
@@ -105,7 +106,7 @@ func newFlowWith(t *testing.T, exec ExecFunc, moreOpts string, target func(*loca
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Mounter{Exe: exe, Exec: exec, Retry: Retry{Sleep: func(context.Context) {}}, KeyFile: testKey(t), Version: "test"}
+	m := &Mounter{Exe: exe, Exec: exec, Retry: Retry{Sleep: func(context.Context) {}}, KeyFile: testca.ClientKeyFile(t), Version: "test"}
 	return &flowEnv{tgt: tgt, req: req, m: m, stateDir: stateDir, logs: logs}
 }
 

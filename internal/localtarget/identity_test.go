@@ -2,15 +2,9 @@ package localtarget_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +13,7 @@ import (
 	"github.com/efs-fuse/efs-fuse/internal/iamauth"
 	"github.com/efs-fuse/efs-fuse/internal/iamauth/iamauthtest"
 	"github.com/efs-fuse/efs-fuse/internal/localtarget"
+	"github.com/efs-fuse/efs-fuse/internal/testca"
 	"github.com/efs-fuse/efs-fuse/internal/testtarget"
 	"github.com/efs-fuse/efs-fuse/tunnel"
 )
@@ -35,31 +30,10 @@ var (
 	ecsCreds  = iamauthtest.Creds{AccessKeyID: "ASIAECSTEST", SecretAccessKey: "ecs/secret", SessionToken: "ecs-token+/"}
 )
 
-var (
-	keyOnce sync.Once
-	keyPEM  []byte
-	keyErr  error
-)
-
 // identity makes a client identity for testFSID, reusing one RSA-3072 key.
 func identity(t *testing.T, ap string, signer *iamauth.Signer) *tunnel.Identity {
 	t.Helper()
-	keyOnce.Do(func() {
-		k, err := rsa.GenerateKey(rand.Reader, 3072)
-		if err != nil {
-			keyErr = err
-			return
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		keyPEM, keyErr = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), err
-	})
-	if keyErr != nil {
-		t.Fatal(keyErr)
-	}
-	path := filepath.Join(t.TempDir(), "privateKey.pem")
-	if err := os.WriteFile(path, keyPEM, 0o400); err != nil {
-		t.Fatal(err)
-	}
+	path := testca.ClientKeyFile(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	id, err := tunnel.NewIdentity(ctx, tunnel.IdentityConfig{FSID: testFSID, AccessPoint: ap, KeyPath: path, IAM: signer, Version: "test"})
