@@ -37,6 +37,9 @@ func MountInfoFields(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' })
 }
 
+// Types returns the file system types mounted at mountPoint, oldest first.
+func (t MountTable) Types(mountPoint string) []string { return t[filepath.Clean(mountPoint)] }
+
 // Has reports whether mountPoint carries a mount of the mode's kind: FUSE
 // (fuse.*) for "fuse", NFS for "tunnel". The kind matters: after a lazy
 // unmount the directory underneath must not count as the mount.

@@ -128,7 +128,7 @@ func runMount(ctx context.Context, o *mountOptions, d *mountDeps) error {
 	if err != nil {
 		return fail(fmt.Errorf("read mount table: %w", err))
 	}
-	if isEFSMount(parseMountInfo(entries), req.MountPoint) {
+	if isEFSMount(entries, req.MountPoint) {
 		msg := fmt.Sprintf("%s is already mounted, please run 'mount' command to verify", req.MountPoint)
 		fmt.Fprintln(d.Stdout, msg)
 		logger.Warn(msg)
