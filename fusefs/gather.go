@@ -113,28 +113,10 @@ func (wb *writeback) syncHeld(ctx context.Context, n *node) (bool, error) {
 	wb.inflight = append(wb.inflight, sp)
 	wb.flying += len(h.buf.b)
 	wb.mu.Unlock()
-	defer h.buf.release()
-	data := h.buf.b
-
-	fsys := n.fsys
-	fh := n.getFH()
-	var err error
-	for done := 0; done < len(data) && err == nil; {
-		var res nfsclient.WriteResult
-		res, err = fsys.sess.Write(ctx, h.cred, fh, h.stateid, h.off+uint64(done), data[done:], nfsclient.FileSync)
-		switch {
-		case err != nil:
-		case res.Count == 0:
-			err = errNoProgress(h.off + uint64(done))
-		case res.Committed == nfsclient.Unstable:
-			// The server may answer a FILE_SYNC request with less;
-			// then the usual COMMIT follows.
-			wb.keep(uncommitted{off: h.off + uint64(done), data: data[done : done+int(res.Count)], buf: h.buf.hold(), verf: res.Verifier, stateid: h.stateid})
-		}
-		if err == nil {
-			done += int(res.Count)
-		}
-	}
+	// A server answering UNSTABLE anyway leaves the data kept (size > 0)
+	// and commit goes the usual way.
+	err := wb.send(ctx, h.cred, n, h.stateid, h.buf, h.off, nfsclient.FileSync)
+	h.buf.release()
 	wb.release(sp, nil) // the error goes to the caller, not to the next write
 	return err == nil && wb.size() == 0, err
 }

@@ -11,17 +11,19 @@ import (
 func TestTrimmerFreesOnceWhenIdle(t *testing.T) {
 	var calls atomic.Int32
 	oldIdle, oldFree := trimIdle, freeOSMemory
-	trimIdle, freeOSMemory = 20*time.Millisecond, func() { calls.Add(1) }
+	// Ticks far apart compared with the I/O below, so a test goroutine
+	// descheduled for a while (-race, a loaded machine) is not "idle".
+	trimIdle, freeOSMemory = 100*time.Millisecond, func() { calls.Add(1) }
 	defer func() { trimIdle, freeOSMemory = oldIdle, oldFree }()
 
 	var tr trimmer
 	tr.start()
 	defer tr.stop()
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	if n := calls.Load(); n != 0 {
 		t.Fatalf("%d trims with no I/O at all", n)
 	}
-	busy := time.Now().Add(150 * time.Millisecond)
+	busy := time.Now().Add(400 * time.Millisecond)
 	for time.Now().Before(busy) {
 		tr.noteIO()
 		time.Sleep(2 * time.Millisecond)
@@ -33,7 +35,7 @@ func TestTrimmerFreesOnceWhenIdle(t *testing.T) {
 	for calls.Load() == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(150 * time.Millisecond) // several idle periods
+	time.Sleep(400 * time.Millisecond) // several idle periods
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("%d trims after one burst of I/O, want 1", n)
 	}

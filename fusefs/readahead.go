@@ -52,14 +52,13 @@ type readahead struct {
 
 // raChunk is one prefetched READ.
 type raChunk struct {
-	off   uint64
-	size  uint64        // bytes asked for; immutable, readable under readahead.mu
-	gen   uint64        // node.writes when issued
-	done  chan struct{} // closed when the READ ended
-	data  []byte        // written by fetch; read only after done
-	eof   bool
-	err   error
-	bytes int // charged to the mount's budget
+	off  uint64
+	size uint64        // bytes asked for; immutable, readable under readahead.mu
+	gen  uint64        // node.writes when issued
+	done chan struct{} // closed when the READ ended
+	data []byte        // written by fetch; read only after done
+	eof  bool
+	err  error
 
 	// data lives in the READ reply's pooled buffer, handed back by
 	// release once no one uses it: refs counts the chunk list's hold
@@ -104,13 +103,15 @@ func (ra *readahead) read(ctx context.Context, h *fileHandle, dest []byte, off u
 		ra.window = 0
 		ra.next = end
 	}
+	window := ra.window
 	ra.mu.Unlock()
 	if sequential {
 		// Chunks first, this request's own included: the kernel sends
 		// its read-ahead as several requests at once, and those that
 		// found no chunk yet would each READ directly what a chunk
-		// READs again moments later.
-		ra.fill(h, off, gen)
+		// READs again moments later. One window ahead of this
+		// request's end.
+		ra.fill(h, off, end+uint64(window), gen)
 	}
 
 	total := 0
@@ -159,9 +160,6 @@ func (ra *readahead) read(ctx context.Context, h *fileHandle, dest []byte, off u
 			break
 		}
 	}
-	if sequential {
-		ra.fill(h, end, gen)
-	}
 	return total, nil
 }
 
@@ -176,8 +174,8 @@ func (ra *readahead) covers(off, gen uint64) bool {
 	return false
 }
 
-// chunkAt returns the current chunk that holds off, dropping the chunks
-// wholly before it (consumed).
+// chunkAt returns the current chunk that holds off, with a reference for
+// the caller, or nil.
 func (ra *readahead) chunkAt(off, gen uint64) *raChunk {
 	ra.mu.Lock()
 	defer ra.mu.Unlock()
@@ -197,9 +195,9 @@ func (ra *readahead) doneWith(c *raChunk) {
 	ra.mu.Unlock()
 }
 
-// fill starts chunk READs so that [from, from+window) is covered, within
-// the mount's budget, and forgets chunks that end before from.
-func (ra *readahead) fill(h *fileHandle, from, gen uint64) {
+// fill starts chunk READs so that [from, upto) is covered, within the
+// mount's budget, and forgets chunks that end a window before from.
+func (ra *readahead) fill(h *fileHandle, from, upto, gen uint64) {
 	fsys := h.n.fsys
 	size := uint64(fsys.maxIO)
 	ra.mu.Lock()
@@ -217,7 +215,7 @@ func (ra *readahead) fill(h *fileHandle, from, gen uint64) {
 		start = max(start, ra.chunks[len(ra.chunks)-1].off+size)
 	}
 	known := h.n.knownSize()
-	for off := start; off < from+uint64(ra.window); off += size {
+	for off := start; off < upto; off += size {
 		if ra.eof != 0 && off >= ra.eof {
 			return
 		}
@@ -231,7 +229,7 @@ func (ra *readahead) fill(h *fileHandle, from, gen uint64) {
 			fsys.raBytes.Add(-int64(size))
 			return
 		}
-		c := &raChunk{off: off, size: size, gen: gen, done: make(chan struct{}), bytes: int(size), refs: 1}
+		c := &raChunk{off: off, size: size, gen: gen, done: make(chan struct{}), refs: 1}
 		ra.chunks = append(ra.chunks, c)
 		ra.wg.Add(1)
 		go ra.fetch(h, c)
@@ -272,7 +270,7 @@ func (ra *readahead) dropLocked(fsys *filesystem, keepFrom uint64) {
 			kept = append(kept, c)
 			continue
 		}
-		fsys.raBytes.Add(-int64(c.bytes))
+		fsys.raBytes.Add(-int64(c.size)) // what fill charged
 		c.unrefLocked()
 	}
 	clear(ra.chunks[len(kept):])

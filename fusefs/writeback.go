@@ -127,28 +127,26 @@ func (wb *writeback) sendAsync(ctx context.Context, cred rpc.Cred, n *node, stat
 	// return: it runs under a context without cancellation (the soft
 	// mount bound still applies inside nfsclient).
 	go func() {
-		err := wb.send(context.WithoutCancel(ctx), cred, n, stateid, buf, off)
+		err := wb.send(context.WithoutCancel(ctx), cred, n, stateid, buf, off, nfsclient.Unstable)
 		buf.release()
 		wb.release(sp, err)
 	}()
 	return nil
 }
 
-// errNoProgress is a WRITE the server answered with a count of 0.
-func errNoProgress(off uint64) error { return fmt.Errorf("WRITE at %d made no progress", off) }
-
-// send writes buf.b at off and keeps what the server took UNSTABLE.
-func (wb *writeback) send(ctx context.Context, cred rpc.Cred, n *node, stateid nfsclient.Stateid, buf *wbuf, off uint64) error {
+// send writes buf.b at off with stability how (the server may grant more)
+// and keeps what the server took UNSTABLE until a COMMIT.
+func (wb *writeback) send(ctx context.Context, cred rpc.Cred, n *node, stateid nfsclient.Stateid, buf *wbuf, off uint64, how nfsclient.Stability) error {
 	fsys := n.fsys
 	fh := n.getFH()
 	for done := 0; done < len(buf.b); {
 		chunk := buf.b[done:min(len(buf.b), done+fsys.maxIO)]
-		res, err := fsys.sess.Write(ctx, cred, fh, stateid, off+uint64(done), chunk, nfsclient.Unstable)
+		res, err := fsys.sess.Write(ctx, cred, fh, stateid, off+uint64(done), chunk, how)
 		if err != nil {
 			return fmt.Errorf("WRITE at %d: %w", off+uint64(done), err)
 		}
 		if res.Count == 0 {
-			return errNoProgress(off + uint64(done))
+			return fmt.Errorf("WRITE at %d made no progress", off+uint64(done))
 		}
 		if res.Committed == nfsclient.Unstable {
 			wb.keep(uncommitted{off: off + uint64(done), data: chunk[:res.Count], buf: buf.hold(), verf: res.Verifier, stateid: stateid})
@@ -161,18 +159,27 @@ func (wb *writeback) send(ctx context.Context, cred rpc.Cred, n *node, stateid n
 // reserve waits until sp overlaps no write in flight and the window has
 // room (a lone write larger than the window still goes), then records sp.
 func (wb *writeback) reserve(ctx context.Context, sp writeSpan) error {
-	for {
-		wb.mu.Lock()
-		ok := len(wb.inflight) == 0 || wb.flying+int(sp.end-sp.off) <= writeBehindWindow
+	return wb.waitLocked(ctx, func() bool {
+		if len(wb.inflight) > 0 && wb.flying+int(sp.end-sp.off) > writeBehindWindow {
+			return false
+		}
 		for _, f := range wb.inflight {
 			if f.overlaps(sp) {
-				ok = false
-				break
+				return false
 			}
 		}
-		if ok {
-			wb.inflight = append(wb.inflight, sp)
-			wb.flying += int(sp.end - sp.off)
+		wb.inflight = append(wb.inflight, sp)
+		wb.flying += int(sp.end - sp.off)
+		return true
+	})
+}
+
+// waitLocked calls done under mu, again after each release, until it
+// returns true or ctx ends.
+func (wb *writeback) waitLocked(ctx context.Context, done func() bool) error {
+	for {
+		wb.mu.Lock()
+		if done() {
 			wb.mu.Unlock()
 			return nil
 		}
@@ -224,20 +231,7 @@ func (wb *writeback) drain(ctx context.Context) error {
 	if err := wb.sendHeld(ctx, held); err != nil {
 		return err
 	}
-	for {
-		wb.mu.Lock()
-		if len(wb.inflight) == 0 {
-			wb.mu.Unlock()
-			return nil
-		}
-		ch := wb.changedLocked()
-		wb.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return wb.waitLocked(ctx, func() bool { return len(wb.inflight) == 0 })
 }
 
 // takeFailure returns (and forgets) the first failed asynchronous WRITE.
