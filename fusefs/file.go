@@ -64,11 +64,12 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	if err := h.n.wb.drain(ctx); err != nil { // read our own writes
 		return nil, h.n.errno(ctx, "READ", "", err)
 	}
-	total, err := h.ra.read(ctx, h, dest, uint64(off))
-	if err != nil && total == 0 {
+	reply, err := h.ra.read(ctx, h, dest, uint64(off))
+	if err != nil && reply.Size() == 0 {
+		reply.Done()
 		return nil, h.n.errno(ctx, "READ", "", err)
 	}
-	return fuse.ReadResultData(dest[:total]), 0
+	return reply, 0
 }
 
 var _ = (fs.FileWriter)((*fileHandle)(nil))

@@ -78,10 +78,12 @@ func (c *raChunk) unrefLocked() {
 	}
 }
 
-// read serves dest at off through the read-ahead and returns how many
-// bytes it filled (short only at EOF). It falls back to plain READs for
-// what no chunk covers.
-func (ra *readahead) read(ctx context.Context, h *fileHandle, dest []byte, off uint64) (int, error) {
+// read serves the request for len(dest) bytes at off through the
+// read-ahead. The reply holds slices of the chunks that cover it (no copy)
+// and, for what no chunk covers, of dest, filled by plain READs at the
+// same position it has in the reply. It is short only at EOF; on error it
+// holds what was read before the error, which is returned beside it.
+func (ra *readahead) read(ctx context.Context, h *fileHandle, dest []byte, off uint64) (*readReply, error) {
 	n := h.n
 	chunkSize := uint64(n.fsys.maxIO)
 	gen := n.writes.Load()
@@ -114,9 +116,9 @@ func (ra *readahead) read(ctx context.Context, h *fileHandle, dest []byte, off u
 		ra.fill(h, off, end+uint64(window), gen)
 	}
 
-	total := 0
-	for total < len(dest) {
-		cur := off + uint64(total)
+	reply := newReadReply(ra)
+	for reply.size < len(dest) {
+		cur := off + uint64(reply.size)
 		c := ra.chunkAt(cur, gen)
 		if c == nil {
 			break
@@ -125,7 +127,7 @@ func (ra *readahead) read(ctx context.Context, h *fileHandle, dest []byte, off u
 		case <-c.done:
 		case <-ctx.Done():
 			ra.doneWith(c)
-			return total, ctx.Err()
+			return reply, ctx.Err()
 		}
 		if c.err != nil || c.gen != n.writes.Load() {
 			ra.mu.Lock()
@@ -134,33 +136,34 @@ func (ra *readahead) read(ctx context.Context, h *fileHandle, dest []byte, off u
 			ra.mu.Unlock()
 			break
 		}
+		var part []byte
 		if skip := int(cur - c.off); skip < len(c.data) {
-			total += copy(dest[total:], c.data[skip:])
+			part = c.data[skip:min(len(c.data), skip+len(dest)-reply.size)]
 		}
+		reply.add(part, c) // the reply owns chunkAt's reference now
 		// A short or EOF chunk holds the end of the file.
-		atEnd := (c.eof || uint64(len(c.data)) < c.size) && off+uint64(total) >= c.off+uint64(len(c.data))
-		ra.doneWith(c)
-		if atEnd {
-			return total, nil
+		if (c.eof || uint64(len(c.data)) < c.size) && off+uint64(reply.size) >= c.off+uint64(len(c.data)) {
+			return reply, nil
 		}
 	}
-	for total < len(dest) { // what the chunks did not cover
-		end := min(len(dest), total+int(chunkSize))
-		got, eof, err := n.fsys.sess.Read(ctx, h.cred, n.getFH(), h.ioStateid(), off+uint64(total), dest[total:end])
+	for reply.size < len(dest) { // what the chunks did not cover
+		from := reply.size
+		to := min(len(dest), from+int(chunkSize))
+		got, eof, err := n.fsys.sess.Read(ctx, h.cred, n.getFH(), h.ioStateid(), off+uint64(from), dest[from:to])
+		reply.add(dest[from:from+got], nil)
 		if err != nil {
-			return total, err
+			return reply, err
 		}
-		total += got
 		if eof || got == 0 {
 			ra.mu.Lock()
-			if e := off + uint64(total); ra.eof == 0 || e < ra.eof {
+			if e := off + uint64(reply.size); ra.eof == 0 || e < ra.eof {
 				ra.eof = e
 			}
 			ra.mu.Unlock()
 			break
 		}
 	}
-	return total, nil
+	return reply, nil
 }
 
 // covers reports whether a chunk for off exists and is current. Caller
