@@ -14,14 +14,17 @@ import (
 // baseline, client twice as fast on seqwrite, local failed on listdir,
 // kernel skipped.
 func sampleReport() *Report {
-	ws := Workloads(DefaultSizes())
+	ws, err := SelectWorkloads(Workloads(DefaultSizes()), []string{"seqwrite", "listdir"})
+	if err != nil {
+		panic(err)
+	}
 	r := &Report{
 		Started:   time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		Elapsed:   Duration(90 * time.Second),
 		Host:      HostInfo{Hostname: "h", Kernel: "6.1", CPUs: 2, GoVersion: "go1.26"},
 		Target:    "local",
 		Baseline:  "fuse",
-		Workloads: []Workload{ws[0], ws[7]},
+		Workloads: ws,
 		Paths: []PathStatus{
 			{Name: "fuse"}, {Name: "kernel", Skipped: "kernel has no NFS client (nfs4 not in /proc/filesystems)"},
 			{Name: "client"}, {Name: "local"},
@@ -152,7 +155,7 @@ func TestSelectWorkloads(t *testing.T) {
 	for _, w := range got {
 		names = append(names, w.Name)
 	}
-	if want := []string{"seqread-cold", "seqread-warm", "untar"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"seqread-cold", "seqread-cold-client", "seqread-warm", "untar"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("selected %v, want %v (table order)", names, want)
 	}
 	if _, err := SelectWorkloads(all, []string{"nosuch"}); err == nil || !strings.Contains(err.Error(), "seqwrite") {

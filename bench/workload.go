@@ -26,8 +26,12 @@ type Params struct {
 	Repeat   int           `json:"repeat,omitempty"`    // times the measured step runs
 	Duration time.Duration `json:"duration,omitempty"`  // time-bounded workloads run this long
 	Cold     bool          `json:"cold,omitempty"`      // caches dropped before the measured step
-	Direct   bool          `json:"direct,omitempty"`    // O_DIRECT on mounts: every read reaches the server
-	Fsync    bool          `json:"fsync,omitempty"`     // every write is followed by fsync
+	// WarmServer: after the drop, the file is read once on the server's
+	// side (the export, when the target is local), so that only the
+	// client's caches are cold, as when EFS has the data in memory.
+	WarmServer bool `json:"warm_server,omitempty"`
+	Direct     bool `json:"direct,omitempty"` // O_DIRECT on mounts: every read reaches the server
+	Fsync      bool `json:"fsync,omitempty"`  // every write is followed by fsync
 }
 
 // Workload is one row of the benchmark: what it does, in which unit its
@@ -63,6 +67,8 @@ func Workloads(s Sizes) []Workload {
 			Params{Block: mib, FileSize: s.Size, Fsync: true}},
 		{"seqread-cold", "sequential read of the large file in 1 MiB blocks after dropping caches", UnitMiBps,
 			Params{Block: mib, FileSize: s.Size, Cold: true}},
+		{"seqread-cold-client", "the same after dropping caches and reading the file once on the server's side: only the client is cold", UnitMiBps,
+			Params{Block: mib, FileSize: s.Size, Cold: true, WarmServer: true}},
 		{"seqread-warm", "the same read again at once: whatever the client keeps cached", UnitMiBps,
 			Params{Block: mib, FileSize: s.Size}},
 		{"randread-1", "random 4 KiB reads of the large file, one thread, O_DIRECT on mounts", UnitOpsps,

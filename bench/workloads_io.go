@@ -44,6 +44,13 @@ func seqRead(ctx context.Context, e *env, p Params) (measure, error) {
 			return measure{}, err
 		}
 	}
+	if p.WarmServer {
+		warmed, err := e.warmServer(ctx, bigFile, p.FileSize, p.Block)
+		if err != nil {
+			return measure{}, err
+		}
+		note += "; " + warmed
+	}
 	start := time.Now()
 	f, err := e.path.Open(ctx, bigFile, how)
 	if err != nil {
@@ -126,6 +133,13 @@ func randRead(ctx context.Context, e *env, p Params) (measure, error) {
 		if how, note, err = e.cold(); err != nil {
 			return measure{}, err
 		}
+	}
+	if p.WarmServer {
+		warmed, err := e.warmServer(ctx, bigFile, p.FileSize, p.Block)
+		if err != nil {
+			return measure{}, err
+		}
+		note += "; " + warmed
 	}
 	if p.Direct {
 		// Without it a mount's read-ahead pulls the whole file into its
