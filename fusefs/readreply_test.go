@@ -9,7 +9,9 @@ import (
 
 // go-fuse writes a reply vectored only if it has this method (its
 // interface is unexported); without it every READ would be copied again.
-var _ interface{ Slices() ([][]byte, fuse.Status) } = (*readReply)(nil)
+var _ interface {
+	Slices() ([][]byte, fuse.Status)
+} = (*readReply)(nil)
 
 func TestReadReply(t *testing.T) {
 	released := 0
