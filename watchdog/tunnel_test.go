@@ -1,20 +1,29 @@
 package watchdog
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/sys/unix"
+
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
 	"github.com/efs-fuse/efs-fuse/internal/fallback"
+	"github.com/efs-fuse/efs-fuse/internal/testca"
 )
 
 // freePort returns a loopback port that was free a moment ago.
@@ -39,7 +48,8 @@ func accepts(port int) bool {
 // TestTunnelSupervision runs a real `efs-fuse tunnel` that makes its own
 // client identity under a tunnel-mode state file and a scripted mount
 // table: a killed tunnel is restarted on its port within 2 s from the
-// state file's argv and issues a fresh certificate by itself; once the
+// state file's argv and issues a fresh certificate by itself (SIGKILL, as
+// the OOM killer does: the tunnel gets no chance to clean up); once the
 // mount leaves the table, the tunnel gets SIGTERM after the consistency
 // count and the grace period, and its state file and listed files
 // (including the certificate directory) are removed.
@@ -92,12 +102,14 @@ func TestTunnelSupervision(t *testing.T) {
 	defer w.Close()
 	waitFor(t, 2*time.Second, "health check", func() bool { return logs.FilterMessage("supervising mount").Len() > 0 })
 
-	// Kill the tunnel: restarted on the same port.
+	// Kill the tunnel: restarted on the same port. The zombie is reaped
+	// by the watchdog's liveness check (the tunnel is this process's child).
 	old := tun.Pid()
-	if err := tun.Stop(); err != nil { // SIGTERM, reaped here so it is gone for sure
+	if err := unix.Kill(old, unix.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	var newPID int
+	t.Cleanup(func() { killIfAlive(t, newPID) }) // if the test fails before the watchdog stops it
 	took := waitFor(t, 2*time.Second, "tunnel restarted", func() bool {
 		cur, err := fallback.ReadState(statePath)
 		if err != nil || cur.PID == old || !ProcessAlive(cur.PID) || !accepts(port) {
@@ -181,5 +193,211 @@ func TestRemoveFilesCertDir(t *testing.T) {
 	}
 	if n := logs.FilterMessage("removing a file of an unmounted file system").Len(); n != 1 {
 		t.Errorf("%d warnings, want 1 (for the directory with a subdirectory)", n)
+	}
+}
+
+// TestTunnelHungKilled: a tunnel that stops relaying (SIGSTOP: alive,
+// its port still completing handshakes in the kernel, but nothing read) is
+// found by the health check, SIGKILLed after HealthTimeout and restarted
+// on its port from the state file; the health check then passes again
+// through the new tunnel. The health check here is a round trip through
+// the tunnel to an echoing TLS target, standing in for statfs on the NFS
+// mount (this kernel has no NFS client): like the kernel's call, it blocks
+// while the tunnel does not relay.
+func TestTunnelHungKilled(t *testing.T) {
+	bin := efsFuseBinary(t)
+	stateDir, _ := isolate(t)
+	mnt := t.TempDir()
+	port := freePort(t)
+	const serverName = "fs-12345678.efs.us-east-1.amazonaws.com"
+	target, caFile := startEchoTarget(t, serverName)
+	logFile := filepath.Join(stateDir, "tunnel.log")
+	name := fallback.StateFileName("fs-12345678", mnt, port)
+	certDir := fallback.CertDir(stateDir, name)
+	argv := fallback.TunnelArgv(bin, fallback.TunnelOptions{
+		Listen: "127.0.0.1:" + strconv.Itoa(port), Target: target, ServerName: serverName, CAFile: caFile,
+		Verify: 2, LogFile: logFile, LogLevel: "INFO",
+		FSID: "fs-12345678", KeyFile: testca.ClientKeyFile(t), CertOut: filepath.Join(certDir, "certificate.pem"),
+	})
+	tun, err := fallback.StartProcess(argv, logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tun.Stop() })
+	old := tun.Pid()
+	// Registered after Stop, so it runs first: a stopped process ignores
+	// SIGTERM until continued, SIGKILL ends it at once.
+	t.Cleanup(func() { killIfAlive(t, old) })
+	t.Cleanup(func() {
+		if t.Failed() {
+			if b, err := os.ReadFile(logFile); err == nil {
+				t.Logf("tunnel log:\n%s", b)
+			}
+		}
+	})
+	waitFor(t, 15*time.Second, "tunnel accepting", func() bool { return accepts(port) })
+	st := &fallback.State{PID: old, Cmd: argv, Files: []string{logFile, certDir}, MountPoint: mnt, FSID: "fs-12345678",
+		Mode: fallback.ModeTunnel, Port: port, DNSName: serverName,
+		MountTime: float64(time.Now().Add(-time.Minute).UnixNano()) / 1e9, Certificate: filepath.Join(certDir, "certificate.pem")}
+	if err := fallback.WriteState(stateDir, name, st); err != nil {
+		t.Fatal(err)
+	}
+	statePath := filepath.Join(stateDir, name)
+
+	var probesOK atomic.Int64
+	probe := func(string) error {
+		err := roundTrip(port, 30*time.Second)
+		if err == nil {
+			probesOK.Add(1)
+		}
+		return err
+	}
+	mountinfo := func() (string, error) {
+		return "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n" +
+			"90 22 0:50 / " + mnt + " rw - nfs4 127.0.0.1:/ rw,port=" + strconv.Itoa(port) + "\n", nil
+	}
+	const healthTimeout = time.Second
+	logs, logger := observe(t)
+	w, err := Start(Options{StateDir: stateDir, Config: efsconfig.Default().Watchdog, Logger: logger,
+		PollInterval: 100 * time.Millisecond, MountInfo: mountinfo, Statfs: probe,
+		Policy: func(p *Policy) {
+			p.HealthCheck, p.HealthInterval, p.HealthTimeout = true, 200*time.Millisecond, healthTimeout
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	// The check passes through a working tunnel: it is not what hangs.
+	waitFor(t, 10*time.Second, "a health check through the tunnel", func() bool { return probesOK.Load() > 0 })
+
+	if err := unix.Kill(old, unix.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	// Filtering copies the entries seen so far: filter anew each time.
+	killed := func() *observer.ObservedLogs {
+		return logs.FilterMessage("killing a hung tunnel").FilterField(zap.Int("pid", old))
+	}
+	waitFor(t, healthTimeout+5*time.Second, "hung tunnel killed", func() bool { return killed().Len() > 0 })
+	t.Logf("tunnel %d stopped: killed by the watchdog after %v", old, time.Since(stopped))
+	if want := fmt.Sprintf("health check: statfs did not return within %v", healthTimeout); killed().All()[0].ContextMap()["cause"] != want {
+		t.Errorf("kill cause = %v, want %q", killed().All()[0].ContextMap()["cause"], want)
+	}
+
+	var newPID int
+	t.Cleanup(func() { killIfAlive(t, newPID) })
+	waitFor(t, 5*time.Second, "tunnel restarted after the kill", func() bool {
+		cur, err := fallback.ReadState(statePath)
+		if err != nil || cur.PID == old || !ProcessAlive(cur.PID) || !accepts(port) {
+			return false
+		}
+		newPID = cur.PID
+		return true
+	})
+	if ProcessAlive(old) {
+		t.Errorf("the hung tunnel %d is still alive", old)
+	}
+	// The new tunnel relays: a round trip here, and the watchdog's own
+	// check, which ends the episode.
+	if err := roundTrip(port, 5*time.Second); err != nil {
+		t.Errorf("round trip through the restarted tunnel: %v", err)
+	}
+	waitFor(t, 5*time.Second, "recovery logged", func() bool { return logs.FilterMessage("tunnel recovered").Len() > 0 })
+	t.Logf("stopped to recovered: %v (new tunnel %d)", time.Since(stopped), newPID)
+	if n := killed().Len(); n != 1 {
+		t.Errorf("hung tunnel killed %d times, want once", n)
+	}
+}
+
+// roundTrip sends a few bytes through the tunnel on port and expects the
+// echo target to return them, within limit.
+func roundTrip(port int, limit time.Duration) error {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 2*time.Second)
+	if err != nil {
+		return fmt.Errorf("connect to the tunnel: %w", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(limit))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		return fmt.Errorf("write through the tunnel: %w", err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(c, got); err != nil {
+		return fmt.Errorf("read through the tunnel: %w", err)
+	}
+	if string(got) != "ping" {
+		return fmt.Errorf("echo = %q, want ping", got)
+	}
+	return nil
+}
+
+// startEchoTarget is a TLS server for serverName that echoes every byte,
+// with its CA's certificate file for the tunnel to verify it with.
+func startEchoTarget(t *testing.T, serverName string) (addr, caFile string) {
+	t.Helper()
+	ca, err := testca.LoadOrCreate(t.TempDir(), "watchdog test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue(testca.Leaf{DNSNames: []string{serverName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String(), ca.CertFile()
+}
+
+// killIfAlive SIGKILLs a tunnel the test started (directly or through the
+// watchdog) that is still running, and waits until it is gone, so no
+// tunnel outlives the test.
+func killIfAlive(t *testing.T, pid int) {
+	if pid <= 0 || !ProcessAlive(pid) {
+		return
+	}
+	if err := signal(pid, unix.SIGKILL); err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	for end := time.Now().Add(5 * time.Second); ProcessAlive(pid); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Errorf("cleanup: tunnel %d survived SIGKILL", pid)
+			return
+		}
 	}
 }

@@ -271,3 +271,102 @@ func flagSet(o *TunnelOptions) *pflag.FlagSet {
 	TunnelFlags(fs, o)
 	return fs
 }
+
+// TestMountFlowNoTLS: without TLS, fallback mode mounts the target itself,
+// as the kernel client would without the helper: mount.nfs4 names the
+// target's host (the DNS name, or mounttargetip) with no tunnel port, no
+// tunnel is started, and nothing goes in the state directory (there is no
+// tunnel for the watchdog to supervise). The helper's success line and a
+// warning about clear text are logged.
+func TestMountFlowNoTLS(t *testing.T) {
+	noTunnel := func(t *testing.T, m *Mounter) {
+		m.Start = func(argv []string, _ string) (Tunnel, error) {
+			t.Errorf("a tunnel was started without TLS: %q", argv)
+			return nil, errors.New("no tunnel without TLS")
+		}
+	}
+	check := func(t *testing.T, req *mountopts.MountRequest, logs *observer.ObservedLogs) {
+		t.Helper()
+		want := "Successfully mounted " + req.Target.DNSName + " at " + req.MountPoint
+		if logs.FilterMessage(want).Len() != 1 {
+			t.Errorf("log lacks %q", want)
+		}
+		if logs.FilterMessage("mounting without TLS: NFS traffic is not encrypted").Len() != 1 {
+			t.Error("no warning that the mount is not encrypted")
+		}
+		ents, err := os.ReadDir(req.StateDir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		if len(ents) != 0 {
+			t.Errorf("state directory holds %v after a mount without TLS, want nothing", ents)
+		}
+	}
+
+	t.Run("DNSName", func(t *testing.T) {
+		req := request(t, "notls,fallback,soft")
+		req.MountPoint, req.StateDir = t.TempDir(), filepath.Join(t.TempDir(), "run-efs")
+		core, logs := observer.New(zapcore.DebugLevel)
+		req.Logger = zap.New(core)
+		var got []string
+		m := &Mounter{Exec: func(_ context.Context, argv []string) (string, error) {
+			got = argv
+			return "", nil
+		}}
+		noTunnel(t, m)
+		if err := m.Mount(context.Background(), req); err != nil {
+			t.Fatalf("Mount: %v", err)
+		}
+		want := []string{"mount.nfs4", dns + ":/", req.MountPoint, "-o",
+			"soft,nfsvers=4.1,rsize=1048576,wsize=1048576,timeo=600,retrans=2,noresvport"}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("mount.nfs4 argv = %q, want %q", got, want)
+		}
+		check(t, req, logs)
+	})
+
+	// The local target's NFS server in plain TCP (no TLS front end): the
+	// scripted mount.nfs4 connects where its argv says and opens a session,
+	// so the argv provably reaches the server itself.
+	t.Run("LocalTargetPlain", func(t *testing.T) {
+		tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = t.TempDir() })
+		host, nfsPort, err := net.SplitHostPort(tgt.NFSAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := request(t, "notls,fallback,mounttargetip="+host+",mounttargetport="+nfsPort)
+		req.MountPoint, req.StateDir = t.TempDir(), filepath.Join(t.TempDir(), "run-efs")
+		core, logs := observer.New(zapcore.DebugLevel)
+		req.Logger = zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
+		var dialled string
+		m := &Mounter{Exec: func(ctx context.Context, argv []string) (string, error) {
+			opts := argv[len(argv)-1]
+			i := strings.LastIndex(opts, ",port=")
+			if argv[0] != "mount.nfs4" || argv[1] != host+":/" || i < 0 {
+				return "bad argv", fmt.Errorf("unexpected argv %q", argv)
+			}
+			dialled = net.JoinHostPort(host, opts[i+len(",port="):])
+			c, err := nfsclient.Dial(ctx, nfsclient.Config{
+				Dial: func(ctx context.Context) (net.Conn, error) {
+					var d net.Dialer
+					return d.DialContext(ctx, "tcp", dialled)
+				},
+				OwnerID: "fallback-test/" + t.Name(),
+			})
+			if err != nil {
+				return "mount.nfs4: Connection refused", err
+			}
+			defer c.Close(context.Background())
+			_, _, err = c.LookupPath(ctx, rpc.Root, "/")
+			return "", err
+		}}
+		noTunnel(t, m)
+		if err := m.Mount(context.Background(), req); err != nil {
+			t.Fatalf("Mount: %v", err)
+		}
+		if dialled != tgt.NFSAddr() {
+			t.Errorf("mount.nfs4 went to %s, want the NFS server at %s", dialled, tgt.NFSAddr())
+		}
+		check(t, req, logs)
+	})
+}
