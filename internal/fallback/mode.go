@@ -33,15 +33,20 @@ func (m Mode) String() string {
 // stunnel), or when FUSE is unavailable but the kernel has an NFS client;
 // reason is a sentence for the log whenever the choice was not the default.
 func ChooseMode(fuseAvailable, kernelHasNFS bool, opts *mountopts.Options) (mode Mode, reason string, err error) {
+	// Without TLS there is no tunnel: the kernel client mounts the target.
+	how := "the kernel NFS client through a local TLS tunnel"
+	if !opts.TLS {
+		how = "the kernel NFS client, straight to the mount target (no TLS)"
+	}
 	switch {
 	case opts.Fallback && kernelHasNFS:
-		return ModeFallback, "port-based mode requested (fallback option): using the kernel NFS client through a local TLS tunnel", nil
+		return ModeFallback, "port-based mode requested (fallback option): using " + how, nil
 	case opts.Fallback:
 		return 0, "", &mountopts.UsageError{Msg: `The "fallback" option needs the kernel NFS client, and this kernel has none (nfs4 is not in /proc/filesystems)`}
 	case fuseAvailable:
 		return ModeFUSE, "", nil
 	case kernelHasNFS:
-		return ModeFallback, "FUSE is not available (no /dev/fuse); falling back to port-based mode: the kernel NFS client through a local TLS tunnel", nil
+		return ModeFallback, "FUSE is not available (no /dev/fuse); falling back to port-based mode: " + how, nil
 	}
 	return 0, "", errors.New("cannot mount: FUSE is not available (no /dev/fuse) and the kernel has no NFS client (nfs4 is not in /proc/filesystems)")
 }
