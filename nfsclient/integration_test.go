@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -51,24 +52,35 @@ func newEnv(t *testing.T) *env {
 	return &env{export: export, tgt: tgt, c: c, root: fh}
 }
 
-func dialTLS(t testing.TB, tgt *localtarget.Target) *nfsclient.Client {
+func dialTLS(t testing.TB, tgt *localtarget.Target, opts ...func(*nfsclient.Config)) *nfsclient.Client {
+	t.Helper()
+	return dial(t, tlsDialer(t, tgt), opts...)
+}
+
+func tlsDialer(t testing.TB, tgt *localtarget.Target) func(context.Context) (net.Conn, error) {
 	t.Helper()
 	d, err := tunnel.NewDialer(tunnel.Config{Addr: tgt.Addr(), ServerName: tgt.ServerName(), CAFile: tgt.CAFile(), Verify: 2, CheckHostname: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dial(t, d.DialContext)
+	return d.DialContext
 }
 
-func dial(t testing.TB, dialer func(context.Context) (net.Conn, error)) *nfsclient.Client {
+// dial sets up a session; opts adjust the Config before Dial. The session
+// is closed in t.Cleanup (Close is idempotent if the test closed it).
+func dial(t testing.TB, dialer func(context.Context) (net.Conn, error), opts ...func(*nfsclient.Config)) *nfsclient.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := nfsclient.Dial(ctx, nfsclient.Config{
+	cfg := nfsclient.Config{
 		Dial:    dialer,
 		OwnerID: fmt.Sprintf("efs-fuse-test/%s/%d", t.Name(), time.Now().UnixNano()),
 		Logger:  zaptest.NewLogger(t),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c, err := nfsclient.Dial(ctx, cfg)
 	if err != nil {
 		t.Fatalf("session bring-up: %v", err)
 	}
@@ -355,23 +367,158 @@ func testPermissions(t *testing.T, e *env) {
 	}
 }
 
+// testInFlight proves 100 calls run at once on one connection of one
+// session: a client asking for 128 slots gets them, and with 400 ms added
+// each way by the target's delay fault, 100 GETATTRs sent together are all
+// on the wire before any reply comes back and finish in about one round
+// trip. Were only 64 slots granted (ganesha's default), the other 36 would
+// wait for a reply and take a second round trip.
 func testInFlight(t *testing.T, e *env) {
+	const calls, slots = 100, 128
+	const latency = 400 * time.Millisecond
+	rd := &recordingDialer{base: tlsDialer(t, e.tgt)}
+	c := dial(t, rd.dial, func(cfg *nfsclient.Config) { cfg.MaxRequests = slots })
+	if c.Slots() < calls {
+		t.Fatalf("session has %d slots (asked for %d), want at least %d", c.Slots(), slots, calls)
+	}
 	ctx := context.Background()
+	if _, err := c.Getattr(ctx, root, e.root); err != nil { // warm ganesha's caches
+		t.Fatal(err)
+	}
+
+	e.tgt.Delay(latency, time.Minute)
+	defer e.tgt.Heal()
 	var wg sync.WaitGroup
-	errs := make(chan error, 100)
-	for i := 0; i < 100; i++ {
+	errs := make(chan error, calls)
+	start := time.Now()
+	for i := 0; i < calls; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := e.c.Getattr(ctx, root, e.root); err != nil {
+			if _, err := c.Getattr(ctx, root, e.root); err != nil {
 				errs <- err
 			}
 		}()
 	}
 	wg.Wait()
+	elapsed := time.Since(start)
+	e.tgt.Heal()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+
+	w := rd.only(t)
+	if n := c.Stats().Reconnects; n != 0 {
+		t.Fatalf("%d reconnects; want all calls on one connection", n)
+	}
+	if p := w.peakOutstanding(); p < calls {
+		t.Errorf("at most %d calls were outstanding on the connection, want %d", p, calls)
+	}
+	// One round trip is 2*latency; a second batch would add another.
+	if elapsed >= 4*latency {
+		t.Errorf("%d delayed calls took %v, more than one round trip (%v): they did not all overlap", calls, elapsed, 2*latency)
+	}
+	t.Logf("%d GETATTRs on %d slots with %v each way: %v; peak outstanding %d", calls, c.Slots(), latency, elapsed, w.peakOutstanding())
+}
+
+// recordingDialer wraps every connection it dials in a wireLog.
+type recordingDialer struct {
+	base  func(context.Context) (net.Conn, error)
+	mu    sync.Mutex
+	conns []*wireLog
+}
+
+func (d *recordingDialer) dial(ctx context.Context) (net.Conn, error) {
+	nc, err := d.base(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := &wireLog{Conn: nc}
+	d.mu.Lock()
+	d.conns = append(d.conns, w)
+	d.mu.Unlock()
+	return w, nil
+}
+
+// only returns the one connection dialled, failing if there were more.
+func (d *recordingDialer) only(t testing.TB) *wireLog {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.conns) != 1 {
+		t.Fatalf("%d connections dialled, want 1", len(d.conns))
+	}
+	return d.conns[0]
+}
+
+// wireLog records the RPC records a client writes (calls) and reads
+// (replies) on one connection, each with when it was complete, and the
+// most calls outstanding at once.
+type wireLog struct {
+	net.Conn
+	mu                sync.Mutex
+	out, in           recordSplitter
+	calls, replies    []wireRecord
+	outstanding, peak int
+}
+
+type wireRecord struct {
+	at   time.Time
+	data []byte // the record without its marks
+}
+
+func (w *wireLog) Write(p []byte) (int, error) {
+	n, err := w.Conn.Write(p)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	recs := w.out.feed(p[:n])
+	w.calls = append(w.calls, recs...)
+	w.outstanding += len(recs)
+	w.peak = max(w.peak, w.outstanding)
+	return n, err
+}
+
+func (w *wireLog) Read(p []byte) (int, error) {
+	n, err := w.Conn.Read(p)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	recs := w.in.feed(p[:n])
+	w.replies = append(w.replies, recs...)
+	w.outstanding -= len(recs)
+	return n, err
+}
+
+func (w *wireLog) peakOutstanding() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.peak
+}
+
+// recordSplitter reassembles RPC records (RFC 5531 section 11 record
+// marking) from a stream cut anywhere.
+type recordSplitter struct{ buf []byte }
+
+func (s *recordSplitter) feed(p []byte) (recs []wireRecord) {
+	s.buf = append(s.buf, p...)
+	for {
+		var rec []byte
+		off := 0
+		for last := false; !last; {
+			if len(s.buf)-off < 4 {
+				return recs
+			}
+			m := binary.BigEndian.Uint32(s.buf[off:])
+			n := int(m & 0x7fffffff)
+			if len(s.buf)-off-4 < n {
+				return recs
+			}
+			rec = append(rec, s.buf[off+4:off+4+n]...)
+			off += 4 + n
+			last = m>>31 == 1
+		}
+		recs = append(recs, wireRecord{at: time.Now(), data: rec})
+		s.buf = s.buf[off:]
 	}
 }
 

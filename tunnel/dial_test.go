@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -27,6 +28,21 @@ type serverResult struct {
 	handshakeErr error
 	appData      []byte // decrypted application bytes received after the handshake
 	peerCerts    []*x509.Certificate
+	sni          string // server name the client asked for in its hello
+	raw          []byte // every byte the client sent, as it crossed TCP
+	clientClosed bool   // after a failed handshake, the client closed the connection
+}
+
+// rawRecorder keeps a copy of every byte read from the connection.
+type rawRecorder struct {
+	net.Conn
+	raw []byte
+}
+
+func (r *rawRecorder) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	r.raw = append(r.raw, p[:n]...)
+	return n, err
 }
 
 // startTLSServer accepts connections on loopback until the test ends and
@@ -58,14 +74,57 @@ func startTLSServer(t *testing.T, cfg *tls.Config) (addr string, results <-chan 
 func serveOne(c net.Conn, cfg *tls.Config, out chan<- serverResult) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	tc := tls.Server(c, cfg)
 	var r serverResult
+	cfg = cfg.Clone()
+	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		r.sni = hello.ServerName
+		return nil, nil // go on with cfg
+	}
+	rec := &rawRecorder{Conn: c}
+	tc := tls.Server(rec, cfg)
 	if r.handshakeErr = tc.Handshake(); r.handshakeErr == nil {
 		r.peerCerts = tc.ConnectionState().PeerCertificates
 		// Read until the client closes: everything here is application data.
 		r.appData, _ = io.ReadAll(tc)
+	} else {
+		// Record whatever the client sends after the failure, until it
+		// closes (EOF, or a reset if it left our alert unread).
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		_, err := io.Copy(io.Discard, rec)
+		r.clientClosed = !errors.Is(err, os.ErrDeadlineExceeded)
 	}
+	r.raw = rec.raw
 	out <- r
+}
+
+// checkHandshakeOnly checks that raw, all a client sent on a connection it
+// refused, is whole TLS records of the handshake and its end only:
+// handshake (22), change_cipher_spec (20) and alert (21) records, and, as
+// TLS 1.3 encrypts the alert once handshake keys exist, at most one
+// application_data (23) record no longer than an encrypted alert. No RPC
+// byte went out in clear (a record mark, 0x80..., is no TLS record header),
+// nor encrypted (the smallest RPC call, NULL, is 44 bytes).
+func checkHandshakeOnly(t *testing.T, raw []byte) {
+	t.Helper()
+	const maxEncryptedAlert = 2 + 1 + 16 // alert, inner content type, AEAD tag
+	if len(raw) == 0 || raw[0] != 22 {
+		t.Fatalf("client did not start with a TLS handshake record: % x", raw[:min(len(raw), 16)])
+	}
+	encrypted := 0
+	for b := raw; len(b) > 0; {
+		if len(b) < 5 || b[1] != 3 || len(b) < 5+int(binary.BigEndian.Uint16(b[3:5])) {
+			t.Fatalf("client sent bytes that are not a whole TLS record at offset %d: % x", len(raw)-len(b), b[:min(len(b), 16)])
+		}
+		typ, n := b[0], int(binary.BigEndian.Uint16(b[3:5]))
+		switch {
+		case typ == 20 || typ == 21 || typ == 22:
+		case typ == 23 && n <= maxEncryptedAlert && encrypted == 0:
+			encrypted++
+		default:
+			t.Errorf("client sent a TLS record of type %d, %d bytes, on a connection it refused", typ, n)
+		}
+		b = b[5+n:]
+	}
 }
 
 // startPlainServer is a TCP server that is not TLS: it answers any bytes
@@ -169,6 +228,9 @@ func dialAndPing(t *testing.T, cfg Config, results <-chan serverResult) serverRe
 	if r.handshakeErr != nil {
 		t.Fatalf("server handshake: %v", r.handshakeErr)
 	}
+	if r.sni != cfg.ServerName {
+		t.Errorf("client sent SNI %q, want %q", r.sni, cfg.ServerName)
+	}
 	if string(r.appData) != "ping" {
 		t.Fatalf("server received %q, want %q", r.appData, "ping")
 	}
@@ -229,6 +291,13 @@ func TestDialRefuses(t *testing.T) {
 			}
 			if len(r.appData) != 0 {
 				t.Errorf("server received application data %q", r.appData)
+			}
+			if r.sni != fsName {
+				t.Errorf("client dialling %s sent SNI %q, want %q", addr, r.sni, fsName)
+			}
+			checkHandshakeOnly(t, r.raw)
+			if !r.clientClosed {
+				t.Error("client kept the refused connection open")
 			}
 		})
 	}
@@ -344,9 +413,11 @@ func TestCheckHostnameOff(t *testing.T) {
 		}
 		_, err = d.DialContext(context.Background())
 		checkError(t, err, KindUnknownAuthority, "unknown authority")
-		if r := <-results; r.handshakeErr == nil || len(r.appData) != 0 {
+		r := <-results
+		if r.handshakeErr == nil || len(r.appData) != 0 {
 			t.Errorf("server: handshake err %v, app data %q", r.handshakeErr, r.appData)
 		}
+		checkHandshakeOnly(t, r.raw)
 	})
 }
 
