@@ -83,6 +83,14 @@ type session struct {
 	clientID uint64
 	id       [16]byte
 	slots    *slotTable
+	server   serverIdentity // who granted clientID (EXCHANGE_ID)
+
+	// recover is set, once, when a reply on this session says the server
+	// lost our state without losing the session (see requestRecovery).
+	recover atomic.Bool
+	// revoked holds the revocation status flags already logged for this
+	// session, so a flag the server repeats on every reply logs once.
+	revoked atomic.Uint32
 }
 
 // Client is an NFSv4.1 client with one session at a time. It is safe for
@@ -107,11 +115,12 @@ type Client struct {
 	sess     atomic.Pointer[session]
 	stateMap atomic.Pointer[map[[12]byte]Stateid] // old -> reclaimed stateids, from the last recovery
 
-	mu        sync.Mutex    // guards the fields below
-	conn      *rpc.Conn     // nil while reconnecting
-	connReady chan struct{} // closed when conn is set again
-	closed    bool          // no new goroutines once set
-	lastErr   error         // why the last connection ended
+	mu          sync.Mutex    // guards the fields below
+	conn        *rpc.Conn     // nil while reconnecting
+	connReady   chan struct{} // closed when conn is set again
+	closed      bool          // no new goroutines once set
+	lastErr     error         // why the last connection ended
+	lastRevoked string        // revocation flags last reported (Stats.Revoked)
 
 	reconnects atomic.Int64
 	ops        opCounts
@@ -179,11 +188,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 
 // establish runs the session bring-up of RFC 8881 section 18.35-18.51.
 func (c *Client) establish(ctx context.Context, conn *rpc.Conn) error {
-	id, seq, _, err := c.exchangeID(ctx, conn)
+	x, err := c.exchangeID(ctx, conn)
 	if err != nil {
 		return err
 	}
-	s, fore, err := c.createSession(ctx, conn, id, seq)
+	s, fore, err := c.createSession(ctx, conn, x)
 	if err != nil {
 		return err
 	}
@@ -226,6 +235,10 @@ type Stats struct {
 	Reconnects int64  // connections replaced after a loss
 	Recoveries int64  // sessions (or server state) re-established
 	LastError  string // why the last connection ended, if one did
+	// Revoked names the state-revocation flags the server last reported
+	// in SEQUENCE, e.g. "ADMIN_STATE_REVOKED" (the SEQ4_STATUS_ names
+	// without prefix, joined by "|"), if any.
+	Revoked string
 }
 
 // Stats returns the current connection statistics.
@@ -236,6 +249,7 @@ func (c *Client) Stats() Stats {
 	if c.lastErr != nil {
 		st.LastError = c.lastErr.Error()
 	}
+	st.Revoked = c.lastRevoked
 	return st
 }
 

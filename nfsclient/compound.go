@@ -16,6 +16,16 @@ import (
 // session that recovery has since replaced: encode it again and resend.
 var errSessionReplaced = errors.New("nfsclient: session replaced")
 
+// errStateRecovery marks an op's failure that made the request start a
+// state recovery (STALE_CLIENTID with a working session): resend once the
+// recovery is done.
+var errStateRecovery = errors.New("nfsclient: server lost our client id; recovering")
+
+// maxStateRecoveries bounds how often one request starts a recovery and
+// tries again, so that a server answering STALE_CLIENTID to every client
+// id fails the request (EIO) rather than recovering forever.
+const maxStateRecoveries = 3
+
 // compoundArgs is COMPOUND4args with the SEQUENCE op prepended at encode
 // time, so op slices built by callers are never copied.
 type compoundArgs struct {
@@ -59,6 +69,7 @@ func (c *Client) compoundRec(ctx context.Context, cred rpc.Cred, ops []nfsv4.Nfs
 	defer done()
 	c.ops.count(ops)
 	backoff := 10 * time.Millisecond
+	recoveries := 0
 	for {
 		epoch := c.recoveries.Load()
 		r := c.compoundOnce(ctx, cred, ops)
@@ -67,6 +78,14 @@ func (c *Client) compoundRec(ctx context.Context, cred rpc.Cred, ops []nfsv4.Nfs
 		switch {
 		case errors.Is(err, errSessionReplaced):
 			continue
+		case errors.Is(err, errStateRecovery):
+			if recoveries < maxStateRecoveries {
+				recoveries++
+				continue
+			}
+			errors.As(err, &nerr)
+			r.err = nerr // the op's own failure, without the marker
+			return r
 		case errors.As(err, &nerr) && nerr.Status == nfsv4.NFS4ERR_RETRY_UNCACHED_REP:
 			// A resend of a request that ran, but whose reply the
 			// server did not keep. We only let that happen for
@@ -248,13 +267,31 @@ func (c *Client) transmit(s *session, g slotGrant, rec []byte, done chan<- callR
 		if err == nil {
 			r := <-ch
 			if r.Err == nil {
-				res, err := c.finish(s, g, r.Record)
+				res, flags, err := c.finish(s, g, r.Record)
+				if flags != 0 {
+					c.noteSeqFlags(s, flags)
+				}
 				var nerr *Error
-				if errors.As(err, &nerr) && nerr.Op == "SEQUENCE" && isSessionGone(nerr.Status) {
+				switch {
+				case errors.As(err, &nerr) && nerr.Op == "SEQUENCE" && nerr.Status == nfsv4.NFS4ERR_STALE_CLIENTID:
+					// The server lost our client id: full
+					// recovery, even if it kept the session
+					// (BIND_CONN_TO_SESSION would then succeed).
+					c.requestRecovery(s, "SEQUENCE: NFS4ERR_STALE_CLIENTID")
+					err = errSessionReplaced
+				case errors.As(err, &nerr) && nerr.Op == "SEQUENCE" && isSessionGone(nerr.Status):
 					// The server dropped the session: reconnecting
 					// finds out why and makes a new one.
 					c.connLost(conn, err)
 					err = errSessionReplaced
+				case errors.As(err, &nerr) && nerr.Status == nfsv4.NFS4ERR_STALE_CLIENTID:
+					// An op (OPEN, LOCK) names a client id the
+					// server no longer knows although SEQUENCE
+					// passed: its state is gone just as after a
+					// restart. Nothing after the failed op ran, so
+					// the request can be sent again after recovery.
+					c.requestRecovery(s, nerr.Op+": NFS4ERR_STALE_CLIENTID")
+					err = fmt.Errorf("%w: %w", errStateRecovery, err)
 				}
 				out := callResult{res: res, err: err}
 				if holdsReadData(res) {
@@ -300,7 +337,7 @@ func (c *Client) compoundOn(ctx context.Context, conn *rpc.Conn, s *session, cre
 			s.slots.release(g.id, false)
 			return nil, err
 		}
-		res, err := c.finishBody(s, g, body)
+		res, _, err := c.finishBody(s, g, body)
 		var nerr *Error
 		if errors.As(err, &nerr) && nerr.Status == nfsv4.NFS4ERR_DELAY {
 			select {
@@ -316,30 +353,31 @@ func (c *Client) compoundOn(ctx context.Context, conn *rpc.Conn, s *session, cre
 }
 
 // finish decodes a COMPOUND reply record, applies its SEQUENCE result to
-// the slot table and releases the slot.
-func (c *Client) finish(s *session, g slotGrant, rec []byte) ([]nfsv4.NfsResop4, error) {
+// the slot table and releases the slot. flags are SEQUENCE's
+// sr_status_flags (zero when SEQUENCE failed).
+func (c *Client) finish(s *session, g slotGrant, rec []byte) (results []nfsv4.NfsResop4, flags uint32, err error) {
 	_, body, err := rpc.ParseReply(rec)
 	if err != nil {
 		s.slots.release(g.id, false)
-		return nil, err
+		return nil, 0, err
 	}
 	return c.finishBody(s, g, body)
 }
 
-func (c *Client) finishBody(s *session, g slotGrant, body []byte) ([]nfsv4.NfsResop4, error) {
+func (c *Client) finishBody(s *session, g slotGrant, body []byte) ([]nfsv4.NfsResop4, uint32, error) {
 	status, results, seqDone, err := decodeCompound(body)
 	if !seqDone {
 		s.slots.release(g.id, false)
 		if err == nil {
 			err = &Error{Op: "SEQUENCE", Status: status}
 		}
-		return nil, err
+		return nil, 0, err
 	}
 	seq := results[0].(*nfsv4.NfsResop4_OP_SEQUENCE).Opsequence.(*nfsv4.Sequence4res_NFS4_OK).SrResok4
 	s.slots.release(g.id, true)
 	s.slots.setTarget(seq.SrTargetHighestSlotid)
 	if err != nil {
-		return nil, err
+		return nil, seq.SrStatusFlags, err
 	}
 	results = results[1:]
 	if status != nfsv4.NFS4_OK {
@@ -347,9 +385,9 @@ func (c *Client) finishBody(s *session, g slotGrant, body []byte) ([]nfsv4.NfsRe
 		if len(results) > 0 {
 			op = opName(results[len(results)-1].GetResop())
 		}
-		return results, &Error{Op: op, Status: status}
+		return results, seq.SrStatusFlags, &Error{Op: op, Status: status}
 	}
-	return results, nil
+	return results, seq.SrStatusFlags, nil
 }
 
 // decodeCompound reads COMPOUND4res op by op so that a reply whose later

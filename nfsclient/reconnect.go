@@ -91,6 +91,15 @@ func (c *Client) reconnect() {
 				_ = conn.Close()
 				return
 			}
+			if c.sess.Load().recover.Load() {
+				// A reply asked for state recovery while this
+				// connection was being bound (requestRecovery found
+				// no connection to retire): recover before anyone
+				// sends on it.
+				c.mu.Unlock()
+				_ = conn.Close()
+				continue
+			}
 			c.conn = conn
 			close(c.connReady)
 			c.mu.Unlock()
@@ -125,11 +134,18 @@ func (c *Client) dialAndBind() (*rpc.Conn, error) {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	conn := rpc.NewConn(nc, rpc.Options{Logger: c.log})
-	err = c.bindConn(ctx, conn, c.sess.Load())
-	var nerr *Error
-	if errors.As(err, &nerr) && isSessionGone(nerr.Status) {
-		c.log.Info("server no longer has our session; starting a new one", zap.Error(err))
-		err = c.recoverSession(ctx, conn)
+	s := c.sess.Load()
+	if s.recover.Load() {
+		// The session is fine but the server lost our state (see
+		// requestRecovery): bind nothing to the old session, recover.
+		err = c.recoverSession(ctx, conn, true)
+	} else {
+		err = c.bindConn(ctx, conn, s)
+		var nerr *Error
+		if errors.As(err, &nerr) && isSessionGone(nerr.Status) {
+			c.log.Info("server no longer has our session; starting a new one", zap.Error(err))
+			err = c.recoverSession(ctx, conn, nerr.Status == nfsv4.NFS4ERR_STALE_CLIENTID)
+		}
 	}
 	if err != nil {
 		_ = conn.Close()

@@ -10,23 +10,34 @@ import (
 	"go.uber.org/zap"
 )
 
-// recoverSession replaces a session the server no longer has. If the
-// server still knows our client id (EXCHANGE_ID says CONFIRMED), only the
-// session was lost and our opens and locks are intact. Otherwise the server
-// restarted: we reclaim state during its grace period (RFC 8881 section
-// 8.4.2.1), then send RECLAIM_COMPLETE. The new session is installed only
-// when all of that is done, so no ordinary request runs in between.
-func (c *Client) recoverSession(ctx context.Context, conn *rpc.Conn) error {
+// recoverSession replaces a session the server no longer has, or whose
+// state it lost. If the server still knows our client id (EXCHANGE_ID says
+// CONFIRMED, from the same server instance) and nothing told us otherwise
+// (reclaim false), only the session was lost and our opens and locks are
+// intact. Otherwise the server restarted: we reclaim state during its
+// grace period (RFC 8881 section 8.4.2.1), then send RECLAIM_COMPLETE.
+// reclaim is set when the server said so itself, on a session that
+// survived (SEQ4_STATUS_RESTART_RECLAIM_NEEDED, or STALE_CLIENTID on an
+// op): it may then hand back the same confirmed client id. The new session
+// is installed only when all of that is done, so no ordinary request runs
+// in between.
+func (c *Client) recoverSession(ctx context.Context, conn *rpc.Conn, reclaim bool) error {
 	old := c.sess.Load()
-	id, seq, flags, err := c.exchangeID(ctx, conn)
+	x, err := c.exchangeID(ctx, conn)
 	if err != nil {
 		return err
 	}
-	s, _, err := c.createSession(ctx, conn, id, seq)
+	s, _, err := c.createSession(ctx, conn, x)
 	if err != nil {
 		return err
 	}
-	if id == old.clientID && flags&nfsv4.EXCHGID4_FLAG_CONFIRMED_R != 0 {
+	sameServer := x.server == old.server
+	if !sameServer {
+		c.log.Warn("a different server instance answers (server_owner or scope changed); recovering all state",
+			zap.String("old_owner", fmt.Sprintf("%x", old.server.major)), zap.String("new_owner", fmt.Sprintf("%x", x.server.major)),
+			zap.String("old_scope", fmt.Sprintf("%x", old.server.scope)), zap.String("new_scope", fmt.Sprintf("%x", x.server.scope)))
+	}
+	if !reclaim && sameServer && x.clientID == old.clientID && x.flags&nfsv4.EXCHGID4_FLAG_CONFIRMED_R != 0 {
 		c.log.Info("new session; server state intact")
 		c.sess.Store(s)
 		c.recoveries.Add(1)

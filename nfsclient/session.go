@@ -16,10 +16,25 @@ import (
 // 18.36.3: ca_maxrequestsize counts the whole RPC request).
 const ioHeaderRoom = 8 << 10
 
-// exchangeID registers our client owner (RFC 8881 section 18.35). It
-// returns the client id, the sequence id CREATE_SESSION must use, and the
-// flags, whose EXCHGID4_FLAG_CONFIRMED_R says the server still knows us.
-func (c *Client) exchangeID(ctx context.Context, conn *rpc.Conn) (uint64, uint32, uint32, error) {
+// exchangeResult is what EXCHANGE_ID tells us (RFC 8881 section 18.35.4).
+type exchangeResult struct {
+	clientID uint64
+	seq      uint32 // the sequence id CREATE_SESSION must use
+	flags    uint32 // EXCHGID4_FLAG_CONFIRMED_R says the server still knows us
+	server   serverIdentity
+}
+
+// serverIdentity is the server instance behind a client id: its
+// server_owner major id and its scope. Two replies that differ in either
+// come from different servers as far as state goes (RFC 8881 section
+// 2.10.5.1), whatever client id they hand out.
+type serverIdentity struct {
+	major string
+	scope string
+}
+
+// exchangeID registers our client owner (RFC 8881 section 18.35).
+func (c *Client) exchangeID(ctx context.Context, conn *rpc.Conn) (exchangeResult, error) {
 	res, err := c.plainCompound(ctx, conn, &nfsv4.NfsArgop4_OP_EXCHANGE_ID{OpexchangeId: nfsv4.ExchangeId4args{
 		EiaClientowner: nfsv4.ClientOwner4{
 			CoVerifier: bootVerifier,
@@ -31,27 +46,33 @@ func (c *Client) exchangeID(ctx context.Context, conn *rpc.Conn) (uint64, uint32
 		EiaClientImplId: []nfsv4.NfsImplId4{{NiiDomain: "efs-fuse.dev", NiiName: "efs-fuse"}},
 	}})
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("nfsclient: EXCHANGE_ID: %w", err)
+		return exchangeResult{}, fmt.Errorf("nfsclient: EXCHANGE_ID: %w", err)
 	}
 	r, err := resultAt[*nfsv4.NfsResop4_OP_EXCHANGE_ID](res, 0)
 	if err != nil {
-		return 0, 0, 0, err
+		return exchangeResult{}, err
 	}
 	ok, isOK := r.OpexchangeId.(*nfsv4.ExchangeId4res_NFS4_OK)
 	if !isOK {
-		return 0, 0, 0, &Error{Op: "EXCHANGE_ID", Status: r.OpexchangeId.GetEirStatus()}
+		return exchangeResult{}, &Error{Op: "EXCHANGE_ID", Status: r.OpexchangeId.GetEirStatus()}
 	}
-	return ok.EirResok4.EirClientid, ok.EirResok4.EirSequenceid, ok.EirResok4.EirFlags, nil
+	x := ok.EirResok4
+	return exchangeResult{
+		clientID: x.EirClientid,
+		seq:      x.EirSequenceid,
+		flags:    x.EirFlags,
+		server:   serverIdentity{major: string(x.EirServerOwner.SoMajorId), scope: string(x.EirServerScope)},
+	}, nil
 }
 
 // createSession asks for a fore channel that fits 1 MiB READs and WRITEs
 // and MaxRequests slots, then uses whatever the server grants (RFC 8881
 // section 18.36.3: the server may lower every value).
-func (c *Client) createSession(ctx context.Context, conn *rpc.Conn, clientID uint64, seq uint32) (*session, nfsv4.ChannelAttrs4, error) {
+func (c *Client) createSession(ctx context.Context, conn *rpc.Conn, x exchangeResult) (*session, nfsv4.ChannelAttrs4, error) {
 	want := c.cfg.MaxIO + ioHeaderRoom
 	args := nfsv4.CreateSession4args{
-		CsaClientid: clientID,
-		CsaSequence: seq,
+		CsaClientid: x.clientID,
+		CsaSequence: x.seq,
 		CsaForeChanAttrs: nfsv4.ChannelAttrs4{
 			CaMaxrequestsize:        want,
 			CaMaxresponsesize:       want,
@@ -84,9 +105,10 @@ func (c *Client) createSession(ctx context.Context, conn *rpc.Conn, clientID uin
 	}
 	fore := ok.CsrResok4.CsrForeChanAttrs
 	return &session{
-		clientID: clientID,
+		clientID: x.clientID,
 		id:       ok.CsrResok4.CsrSessionid,
 		slots:    newSlotTable(int(min(fore.CaMaxrequests, 1024))),
+		server:   x.server,
 	}, fore, nil
 }
 
