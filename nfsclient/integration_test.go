@@ -415,9 +415,12 @@ func testInFlight(t *testing.T, e *env) {
 	if p := w.peakOutstanding(); p < calls {
 		t.Errorf("at most %d calls were outstanding on the connection, want %d", p, calls)
 	}
-	// One round trip is 2*latency; a second batch would add another.
-	if elapsed >= 4*latency {
-		t.Errorf("%d delayed calls took %v, more than one round trip (%v): they did not all overlap", calls, elapsed, 2*latency)
+	// The wire count above is the exact check; the clock only confirms
+	// that the calls did not run one after another (100 round trips),
+	// with room for a loaded machine: one batch takes one round trip of
+	// 2*latency, but -race on 2 busy cores has stretched it to 2.5.
+	if elapsed >= 10*2*latency {
+		t.Errorf("%d delayed calls took %v, ten round trips of %v: they did not overlap", calls, elapsed, 2*latency)
 	}
 	t.Logf("%d GETATTRs on %d slots with %v each way: %v; peak outstanding %d", calls, c.Slots(), latency, elapsed, w.peakOutstanding())
 }
