@@ -35,6 +35,7 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 	if err := d.load(ctx); err != nil {
 		return nil, 0, n.errno(ctx, "READDIR", "", err)
 	}
+	n.openDirs.Add(1) // until Releasedir
 	return d, 0, 0
 }
 
@@ -117,4 +118,4 @@ func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 
 var _ = (fs.FileReleasedirer)((*dirHandle)(nil))
 
-func (d *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {}
+func (d *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) { d.n.openDirs.Add(-1) }

@@ -29,6 +29,9 @@ type node struct {
 	// flockReleases counts Releases busy unlocking flock locks here
 	// (see Setlk).
 	flockReleases atomic.Int32
+	// openDirs counts opendir handles: an open directory, like an open
+	// file, still answers fstat after it is removed (see Getattr).
+	openDirs atomic.Int32
 
 	// mu guards the fields below. Never held across an RPC; take it
 	// before any openState.mu.
@@ -39,8 +42,9 @@ type node struct {
 	// close-to-open consistency; changeKnown is false until then.
 	change      uint64
 	changeKnown bool
-	// attr is the last attributes seen, for fstat of an open file that
-	// was removed meanwhile (see Getattr).
+	// attr is the last attributes seen (what the kernel was last told),
+	// for fstat of an open file that was removed meanwhile (see Getattr)
+	// and to notice at open that another client resized the file.
 	attr nfsclient.Attr
 }
 
@@ -111,7 +115,11 @@ func (n *node) errno(ctx context.Context, op, name string, err error) syscall.Er
 func (n *node) newChild(ctx context.Context, fh nfsclient.FH, a nfsclient.Attr, out *fuse.EntryOut) *fs.Inode {
 	fillAttr(a, &out.Attr)
 	child := &node{fsys: n.fsys, fh: fh, attr: a}
-	return n.NewInode(ctx, child, fs.StableAttr{Mode: typeBits(a), Ino: a.FileID})
+	in := n.NewInode(ctx, child, fs.StableAttr{Mode: typeBits(a), Ino: a.FileID})
+	if known, ok := in.Operations().(*node); ok && known != child {
+		known.noteAttr(a) // the kernel now has these
+	}
+	return in
 }
 
 var _ = (fs.NodeLookuper)((*node)(nil))
@@ -143,7 +151,7 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 			// as a local filesystem does for an open, unlinked file,
 			// with its last attributes and no links.
 			n.mu.Lock()
-			a, open := n.attr, len(n.opens) > 0
+			a, open := n.attr, len(n.opens) > 0 || n.openDirs.Load() > 0
 			n.mu.Unlock()
 			if open {
 				a.NumLinks = 0
@@ -338,9 +346,21 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			return nil, 0, staleIsGone(n.errno(ctx, "GETATTR", "", err))
 		}
 	}
+	n.mu.Lock()
+	resized := n.attr.Size != a.Size
+	n.mu.Unlock()
 	n.noteAttr(a)
 	h := newFileHandle(n, st, cred)
-	return h, openFlags(flags, n.swapChange(a.Change)), 0
+	unchanged := n.swapChange(a.Change)
+	if !unchanged && resized {
+		// Another client resized the file. Dropping the kernel's
+		// pages (no FOPEN_KEEP_CACHE) is not enough: it would still
+		// read up to the size it cached, and OPEN carries no
+		// attributes to correct it. Invalidate its attributes, so
+		// the next read or stat fetches the size.
+		_ = n.NotifyContent(-1, 0)
+	}
+	return h, openFlags(flags, unchanged), 0
 }
 
 // staleIsGone turns ESTALE into ENOENT for operations that reach a file
