@@ -2,6 +2,7 @@ package fusefs_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
 )
 
 // delta is the COMPOUNDs sent by f, by operation.
@@ -227,5 +230,86 @@ func TestSequentialWriteRoundTrips(t *testing.T) {
 	t.Logf("64 MiB in 1 MiB writes + fsync: %s", show(d))
 	if d["WRITE"] != 64 || d["COMMIT"] != 1 || total(d) != 65 {
 		t.Errorf("64 MiB in 1 MiB writes + fsync sent %s, want WRITE=64 COMMIT=1", show(d))
+	}
+}
+
+// TestListingRoundTrips: an `ls -l` of a directory (readdir, then lstat of
+// every name) is answered from READDIR alone: about one READDIR per page
+// of the listing, and no LOOKUP or GETATTR per entry, because READDIRPLUS
+// entries carry their attributes and handles (dirHandle.Lookup).
+func TestListingRoundTrips(t *testing.T) {
+	e := mount(t)
+	const files = 200
+	// Made through the mount: the local target's ganesha caches
+	// directories and would not see files written into the export
+	// behind its back.
+	dir := filepath.Join(e.mnt, "listing")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < files; i++ {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("file-%03d", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Let the names and attributes the creates left in the kernel
+	// expire (entry and attribute timeouts are 1 s), so the listing
+	// has to find them anew.
+	time.Sleep(1500 * time.Millisecond)
+
+	var listed, statted int
+	d := e.delta(func() {
+		f, err := os.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, err := f.Readdirnames(-1)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed = len(names)
+		for _, n := range names {
+			if _, err := os.Lstat(filepath.Join(dir, n)); err != nil {
+				t.Fatal(err)
+			}
+			statted++
+		}
+	})
+	if listed != files || statted != files {
+		t.Fatalf("listed %d names and stat'ed %d, want %d", listed, statted, files)
+	}
+	delete(d, "CLOSE") // RELEASEs of the creates above land late
+
+	// The page count of this listing, asked the same way fusefs asks.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fh, _, err := e.client.LookupPath(ctx, rpc.Root, "/listing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := 0
+	for cookie, verf := uint64(0), [8]byte{}; ; pages++ {
+		p, err := e.client.ReadDir(ctx, rpc.Root, fh, cookie, verf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.EOF || len(p.Entries) == 0 {
+			pages++
+			break
+		}
+		cookie, verf = p.Entries[len(p.Entries)-1].Cookie, p.Verifier
+	}
+	t.Logf("ls -l of %d files (%d READDIR pages): %s", files, pages, show(d))
+	// The directory itself may be looked up and revalidated: a couple
+	// of LOOKUPs or GETATTRs, not one per file.
+	if d["READDIR"] > int64(pages)+1 {
+		t.Errorf("%d READDIRs for a listing of %d pages", d["READDIR"], pages)
+	}
+	if d["LOOKUP"] > 2 || d["GETATTR"] > 2 {
+		t.Errorf("ls -l of %d files sent LOOKUP=%d GETATTR=%d: the entries' READDIR attributes were not used", files, d["LOOKUP"], d["GETATTR"])
+	}
+	if n := total(d); n > int64(pages)+4 {
+		t.Errorf("ls -l of %d files: %d RPCs (%s), want about %d READDIRs and little else", files, n, show(d), pages)
 	}
 }
