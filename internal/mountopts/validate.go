@@ -87,6 +87,22 @@ func (o *Options) validateOurs() error {
 			return usagef(fmt.Sprintf("The %q option requires a value (%s=...)", k, k))
 		}
 	}
+	// netns=PATH: the EFS helper runs stunnel and mount.nfs4 under
+	// nsenter in that network namespace. Neither mode here dials from
+	// another namespace, and connecting from this one reaches a different
+	// network: refuse it instead of ignoring it. Running the whole command
+	// under nsenter does what the option asks.
+	if has("netns") {
+		return usagef(fmt.Sprintf(`The "netns" option is not supported; run the mount inside the namespace instead: nsenter --net=%s mount ...`, o.efs["netns"]))
+	}
+	// crossaccount: the helper skips DNS (another account's mount target
+	// names do not resolve here) and picks the mount target IP of this
+	// instance's Availability Zone ID through the EFS and EC2 APIs. We do
+	// not call those APIs; with mounttargetip the IP is already chosen and
+	// DNS is not used for dialling, so that is the form we accept.
+	if has("crossaccount") && !has("mounttargetip") {
+		return usagef(`The "crossaccount" option requires "mounttargetip=IP", the mount target in this instance's Availability Zone ID: efs-fuse does not look it up through the EFS API`)
+	}
 	if has("verify") {
 		v := o.efs["verify"]
 		n, err := strconv.Atoi(v)
