@@ -273,11 +273,14 @@ func (c *Client) transmit(s *session, g slotGrant, rec []byte, done chan<- callR
 				}
 				var nerr *Error
 				switch {
-				case errors.As(err, &nerr) && nerr.Op == "SEQUENCE" && nerr.Status == nfsv4.NFS4ERR_STALE_CLIENTID:
-					// The server lost our client id: full
-					// recovery, even if it kept the session
-					// (BIND_CONN_TO_SESSION would then succeed).
-					c.requestRecovery(s, "SEQUENCE: NFS4ERR_STALE_CLIENTID")
+				case errors.As(err, &nerr) && nerr.Op == "SEQUENCE" && lostClientState(nerr.Status):
+					// The server lost our client id, or our lease
+					// ran out while it was unreachable (EXPIRED:
+					// it may still know the client id, but not our
+					// opens and locks): full recovery, even if it
+					// kept the session (BIND_CONN_TO_SESSION would
+					// then succeed).
+					c.requestRecovery(s, "SEQUENCE: "+StatusName(nerr.Status))
 					err = errSessionReplaced
 				case errors.As(err, &nerr) && nerr.Op == "SEQUENCE" && isSessionGone(nerr.Status):
 					// The server dropped the session: reconnecting

@@ -144,7 +144,7 @@ func (c *Client) dialAndBind() (*rpc.Conn, error) {
 		var nerr *Error
 		if errors.As(err, &nerr) && isSessionGone(nerr.Status) {
 			c.log.Info("server no longer has our session; starting a new one", zap.Error(err))
-			err = c.recoverSession(ctx, conn, nerr.Status == nfsv4.NFS4ERR_STALE_CLIENTID)
+			err = c.recoverSession(ctx, conn, lostClientState(nerr.Status))
 		}
 	}
 	if err != nil {
@@ -159,7 +159,7 @@ func (c *Client) dialAndBind() (*rpc.Conn, error) {
 func isSessionGone(s nfsv4.Nfsstat4) bool {
 	switch s {
 	case nfsv4.NFS4ERR_BADSESSION, nfsv4.NFS4ERR_DEADSESSION, nfsv4.NFS4ERR_STALE_CLIENTID,
-		nfsv4.NFS4ERR_CONN_NOT_BOUND_TO_SESSION:
+		nfsv4.NFS4ERR_EXPIRED, nfsv4.NFS4ERR_CONN_NOT_BOUND_TO_SESSION:
 		return true
 	}
 	return false
@@ -216,4 +216,13 @@ func (c *Client) ForceReconnect(reason string) {
 	if conn != nil {
 		c.connLost(conn, fmt.Errorf("%w: %s", rpc.ErrConnClosed, reason))
 	}
+}
+
+// lostClientState reports SEQUENCE (or BIND_CONN_TO_SESSION) statuses
+// that mean our opens and locks are gone even if the client id is still
+// known: a new client id (STALE_CLIENTID), or a lease that expired while
+// the server was unreachable (EXPIRED). Recovery must then reclaim or
+// reopen them rather than trust EXCHANGE_ID's "confirmed".
+func lostClientState(s nfsv4.Nfsstat4) bool {
+	return s == nfsv4.NFS4ERR_STALE_CLIENTID || s == nfsv4.NFS4ERR_EXPIRED
 }

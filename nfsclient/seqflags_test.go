@@ -35,6 +35,7 @@ type fakeServer struct {
 	reclaiming bool   // restarted: SEQUENCE says RESTART_RECLAIM_NEEDED until RECLAIM_COMPLETE
 	flags      uint32 // further sr_status_flags on every SEQUENCE
 	staleOpens bool   // every OPEN gets STALE_CLIENTID
+	expired    bool   // our lease ran out: SEQUENCE gets EXPIRED until a new session
 	counts     map[string]int
 	seqs       []fakeSeq
 	// hold, if set, may return a channel for a request: its reply (worked
@@ -194,6 +195,7 @@ func (f *fakeServer) result(op nfsv4.NfsArgop4, next string) (nfsv4.NfsResop4, n
 			return &nfsv4.NfsResop4_OP_CREATE_SESSION{OpcreateSession: &nfsv4.CreateSession4res_default{CsrStatus: nfsv4.NFS4ERR_STALE_CLIENTID}}, nfsv4.NFS4ERR_STALE_CLIENTID
 		}
 		f.confirmed = true
+		f.expired = false
 		f.nextSess++
 		id := [16]byte{f.nextSess}
 		f.sessions[id] = true
@@ -215,6 +217,9 @@ func (f *fakeServer) result(op nfsv4.NfsArgop4, next string) (nfsv4.NfsResop4, n
 		q := a.Opsequence
 		if !f.sessions[q.SaSessionid] {
 			return &nfsv4.NfsResop4_OP_SEQUENCE{Opsequence: &nfsv4.Sequence4res_default{SrStatus: nfsv4.NFS4ERR_BADSESSION}}, nfsv4.NFS4ERR_BADSESSION
+		}
+		if f.expired {
+			return &nfsv4.NfsResop4_OP_SEQUENCE{Opsequence: &nfsv4.Sequence4res_default{SrStatus: nfsv4.NFS4ERR_EXPIRED}}, nfsv4.NFS4ERR_EXPIRED
 		}
 		f.seqs = append(f.seqs, fakeSeq{slot: q.SaSlotid, seqid: q.SaSequenceid, op: next})
 		flags := f.flags
@@ -469,6 +474,35 @@ func TestStaleClientIDOnOp(t *testing.T) {
 	}
 	if got := o.calls.Load(); got != 1 {
 		t.Errorf("Reclaim hook ran %d times, want 1", got)
+	}
+}
+
+// TestLeaseExpired: the server was unreachable past our lease. It keeps
+// the client id (EXCHANGE_ID still says confirmed) and the session, but
+// dropped our opens, and answers SEQUENCE with NFS4ERR_EXPIRED. The
+// request must not fail (a hard mount shows no error): one recovery
+// reopens the file (no grace period: CLAIM_FH) and the request is resent.
+func TestLeaseExpired(t *testing.T) {
+	f := newFakeServer()
+	var o openReclaimer
+	c := dialFake(t, f, Config{Reclaim: o.reclaim})
+	o.openFile(t, c)
+
+	f.mu.Lock()
+	f.expired = true
+	clear(f.opens)
+	f.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Getattr(ctx, rpc.Root, benchFH); err != nil {
+		t.Fatalf("GETATTR after the lease expired: %v", err)
+	}
+	o.writeOld(t, c)
+	if got := c.Stats().Recoveries; got != 1 {
+		t.Errorf("%d recoveries, want 1", got)
+	}
+	if got := o.calls.Load(); got != 1 {
+		t.Errorf("Reclaim hook ran %d times, want 1 (a confirmed client id must not pass for intact state)", got)
 	}
 }
 
