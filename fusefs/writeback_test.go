@@ -201,6 +201,63 @@ func TestGatheredCommit(t *testing.T) {
 	}
 }
 
+// failingCommitStore fails its next failCommits COMMITs, as a server
+// that cannot make the data durable (or stopped answering a soft mount)
+// would.
+type failingCommitStore struct {
+	fakeStore
+	failCommits int
+}
+
+func (f *failingCommitStore) Commit(ctx context.Context, c rpc.Cred, fh nfsclient.FH, off uint64, count uint32) ([8]byte, error) {
+	f.mu.Lock()
+	fail := f.failCommits > 0
+	if fail {
+		f.failCommits--
+	}
+	f.mu.Unlock()
+	if fail {
+		return [8]byte{}, &nfsclient.Error{Op: "COMMIT", Status: nfsv4.NFS4ERR_IO}
+	}
+	return f.fakeStore.Commit(ctx, c, fh, off, count)
+}
+
+// TestFsyncCommitFailure: fsync whose COMMIT fails reports the error and
+// keeps every uncommitted write; the next fsync sends them again (the
+// server lost them meanwhile) and succeeds only once they are durable.
+func TestFsyncCommitFailure(t *testing.T) {
+	ctx := context.Background()
+	f := &failingCommitStore{fakeStore: fakeStore{unstable: map[uint64][]byte{}}, failCommits: 1}
+	// maxIO 4: the write goes out at once as three UNSTABLE WRITEs.
+	n := &node{fsys: &filesystem{sess: f, maxIO: 4, log: zap.NewNop()}}
+	h := newFileHandle(n, &openState{n: n}, rpc.Root)
+	data := []byte("0123456789")
+	if got, e := h.Write(ctx, data, 0); e != 0 || got != uint32(len(data)) {
+		t.Fatalf("write = %d, %v", got, e)
+	}
+	if e := h.Fsync(ctx, 0); e != syscall.EIO {
+		t.Fatalf("fsync with a failing COMMIT = %v, want EIO", e)
+	}
+	if n.wb.size() != len(data) {
+		t.Fatalf("%d bytes kept after a failed COMMIT, want all %d for a retry", n.wb.size(), len(data))
+	}
+	if len(f.stable) != 0 {
+		t.Fatalf("stable %q although no COMMIT succeeded", f.stable)
+	}
+	// The server restarts before the retry: only the kept copies can
+	// bring the data back.
+	f.restart()
+	if e := h.Fsync(ctx, 0); e != 0 {
+		t.Fatalf("fsync retry: %v", e)
+	}
+	if !bytes.Equal(f.stable, data) || f.sync != 3 {
+		t.Fatalf("stable %q after %d FILE_SYNC resends, want %q after 3", f.stable, f.sync, data)
+	}
+	if n.wb.size() != 0 {
+		t.Fatalf("%d bytes still kept after a good fsync", n.wb.size())
+	}
+}
+
 func TestParseGroups(t *testing.T) {
 	status := []byte("Name:\tcat\nUid:\t1000\t1000\t1000\t1000\nGroups:\t4 24 27 30 46 100 101 102 103 104 105 106 107 108 109 110 111 112\nNgid:\t0\n")
 	g := parseGroups(status)

@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/efs-fuse/efs-fuse/internal/localtarget"
+	"github.com/efs-fuse/efs-fuse/internal/testtarget"
+)
+
+// TestUnrecoverableStateEIO: after a server restart, an open file whose
+// state cannot be reclaimed fails with EIO on its handle, and the log
+// names it, while another file open across the same restart carries on.
+//
+// The first file is removed in the export behind the client's back (as
+// another client could), so its CLAIM_PREVIOUS reclaim finds no file
+// (NFS4ERR_STALE). The mount is the efs-fuse binary's own process, so
+// this test may hold files of it open while the restart starts ganesha.
+func TestUnrecoverableStateEIO(t *testing.T) {
+	export := t.TempDir()
+	if err := os.Chmod(export, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export }, testtarget.WithGraceSeconds(10))
+	m := startBinMount(t, tgt)
+	var files [2]*os.File
+	for i, name := range []string{"lost", "kept"} {
+		f, err := os.OpenFile(filepath.Join(m.mnt, name), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		// Committed: nothing for the restart's fork/exec to flush.
+		if _, err := f.WriteString("before;"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		files[i] = f
+	}
+	lost, kept := files[0], files[1]
+	if err := os.Remove(filepath.Join(export, "lost")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tgt.RestartGanesha(context.Background(), localtarget.RestartOptions{Grace: true, Kill: true}); err != nil {
+		t.Fatalf("restart ganesha: %v", err)
+	}
+	// Recovery runs as soon as the client reconnects; its log line
+	// says when it is done with the lost file.
+	var line string
+	for deadline := time.Now().Add(time.Minute); line == ""; time.Sleep(100 * time.Millisecond) {
+		for _, l := range strings.Split(m.log(t), "\n") {
+			if strings.Contains(l, "could not recover an open file") {
+				line = l
+			}
+		}
+		if line == "" && time.Now().After(deadline) {
+			t.Fatalf("no recovery failure logged a minute after the restart:\n%s", m.log(t))
+		}
+	}
+	t.Logf("log: %s", line)
+	if !strings.Contains(line, `"/lost"`) || strings.Contains(line, "kept") {
+		t.Errorf("the recovery failure does not name the file /lost alone: %s", line)
+	}
+
+	if _, err := lost.WriteAt([]byte("after"), 7); !errors.Is(err, syscall.EIO) {
+		t.Errorf("write through the handle whose state was lost: %v, want EIO", err)
+	}
+	if err := lost.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Errorf("fsync of the handle whose state was lost: %v, want EIO", err)
+	}
+	if _, err := kept.WriteAt([]byte("after"), 7); err != nil {
+		t.Fatalf("write through the other handle after the restart: %v", err)
+	}
+	if err := kept.Sync(); err != nil {
+		t.Fatalf("fsync of the other handle after the restart: %v", err)
+	}
+	if err := kept.Close(); err != nil {
+		t.Fatalf("close of the other handle: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(export, "kept")); err != nil || string(b) != "before;after" {
+		t.Fatalf("the other file on the server: %q, %v; want %q", b, err, "before;after")
+	}
+	// A new file works too: the mount as a whole recovered.
+	if err := os.WriteFile(filepath.Join(m.mnt, "new"), []byte("new"), 0o644); err != nil {
+		t.Fatalf("new file after the restart: %v", err)
+	}
+}
