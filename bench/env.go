@@ -53,7 +53,7 @@ func (e *env) cold() (OpenHow, string, error) {
 // nothing to do. It says which it was, for the report.
 func (e *env) warmServer(ctx context.Context, name string, size int64, block int) (string, error) {
 	if e.setup.Name() == e.path.Name() {
-		return "server cache not dropped (remote target, or the path is the export)", nil
+		return "no server side to warm (a remote target's cache is not ours to drop; the local path is the export)", nil
 	}
 	f, err := e.setup.Open(ctx, name, Cached)
 	if err != nil {
