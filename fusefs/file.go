@@ -47,7 +47,7 @@ func (h *fileHandle) lostErrno() syscall.Errno {
 }
 
 // releaseTimeout bounds the COMMIT and CLOSE of a release: the kernel does
-// not wait for the reply, and its request may already be cancelled.
+// not wait for the reply.
 const releaseTimeout = time.Minute
 
 var _ = (fs.FileReader)((*fileHandle)(nil))
@@ -117,11 +117,16 @@ var _ = (fs.FileReleaser)((*fileHandle)(nil))
 // Release drops the handle's reference on the NFS OPEN, after a last
 // COMMIT; the OPEN is CLOSEd when no handle is left. Its own context,
 // since the kernel neither waits nor keeps the request alive.
-func (h *fileHandle) Release(_ context.Context) syscall.Errno {
+//
+// Its NFS work ends early only if go-fuse cancels the request, which it
+// does when the kernel drops the connection (a forced unmount): with a dead
+// server, a RELEASE waiting out releaseTimeout would keep the serving
+// process alive that long. What it leaves undone, Server.Close does.
+func (h *fileHandle) Release(reqCtx context.Context) syscall.Errno {
 	unlocked := h.startRelease()
-	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	ctx, cancel := context.WithTimeout(reqCtx, releaseTimeout)
 	defer cancel()
-	h.ra.close(h.n.fsys)
+	h.ra.close(ctx, h.n.fsys)
 	h.unlockFlocks(ctx)
 	unlocked()
 	if err := h.n.wb.commit(ctx, h.cred, h.n); err != nil {

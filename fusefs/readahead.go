@@ -48,6 +48,10 @@ type readahead struct {
 	closed bool
 
 	wg sync.WaitGroup // prefetch READs in flight
+	// fetchCtx is the prefetch READs' context, made with the first one;
+	// close cancels it only if its own context ends first.
+	fetchCtx    context.Context
+	cancelFetch context.CancelFunc
 }
 
 // raChunk is one prefetched READ.
@@ -240,18 +244,22 @@ func (ra *readahead) fill(h *fileHandle, from, upto, gen uint64) {
 		}
 		c := &raChunk{off: off, size: size, gen: gen, done: make(chan struct{}), refs: 1}
 		ra.chunks = append(ra.chunks, c)
+		if ra.fetchCtx == nil {
+			ra.fetchCtx, ra.cancelFetch = context.WithCancel(context.Background())
+		}
 		ra.wg.Add(1)
-		go ra.fetch(h, c)
+		go ra.fetch(ra.fetchCtx, h, c)
 	}
 }
 
-// fetch runs one chunk's READ. Its context carries no cancellation: a
-// READ is cheap to finish, and close waits for it.
-func (ra *readahead) fetch(h *fileHandle, c *raChunk) {
+// fetch runs one chunk's READ. Nothing cancels it but a close whose
+// own context ended (a forced unmount): a READ is cheap to finish, and
+// close waits for it.
+func (ra *readahead) fetch(ctx context.Context, h *fileHandle, c *raChunk) {
 	defer ra.wg.Done()
 	defer close(c.done)
 	// The reply's own bytes, not a copy: nothing writes to them.
-	data, eof, release, err := h.n.fsys.sess.ReadData(context.Background(), h.cred, h.n.getFH(), h.ioStateid(), c.off, int(c.size))
+	data, eof, release, err := h.n.fsys.sess.ReadData(ctx, h.cred, h.n.getFH(), h.ioStateid(), c.off, int(c.size))
 	n := len(data)
 	c.data, c.eof, c.err = data, eof, err
 	ra.mu.Lock()
@@ -286,11 +294,17 @@ func (ra *readahead) dropLocked(fsys *filesystem, keepFrom uint64) {
 	ra.chunks = kept
 }
 
-// close drops every chunk and waits for the READs in flight (Release).
-func (ra *readahead) close(fsys *filesystem) {
+// close drops every chunk and waits for the READs in flight (Release),
+// cutting the wait short if ctx ends first.
+func (ra *readahead) close(ctx context.Context, fsys *filesystem) {
 	ra.mu.Lock()
 	ra.closed = true
 	ra.dropLocked(fsys, 0)
+	cancel := ra.cancelFetch
 	ra.mu.Unlock()
+	if cancel != nil {
+		defer cancel()
+		defer context.AfterFunc(ctx, cancel)()
+	}
 	ra.wg.Wait()
 }
