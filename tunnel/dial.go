@@ -52,6 +52,11 @@ type Config struct {
 	DialTimeout time.Duration
 	// Logger receives warnings about weakened verification; nil = no logs.
 	Logger *zap.Logger
+	// NetNS, if set, is a network namespace file (/proc/PID/ns/net,
+	// /var/run/netns/NAME, option netns=): the TCP connection is made from
+	// inside it, and the path is opened again on every dial, as each
+	// stunnel the helper starts runs under nsenter --net=PATH.
+	NetNS string
 }
 
 // NewConfig returns a Config with the mount helper's defaults: verify=2,
@@ -167,6 +172,10 @@ func NewDialer(cfg Config) (*Dialer, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A bad namespace fails the mount now, not every reconnect later.
+	if err := CheckNetNS(cfg.NetNS); err != nil {
+		return nil, fmt.Errorf("tunnel: %w", err)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = zap.NewNop()
@@ -191,8 +200,7 @@ func NewDialer(cfg Config) (*Dialer, error) {
 func (d *Dialer) DialContext(ctx context.Context) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	var nd net.Dialer
-	raw, err := nd.DialContext(ctx, "tcp", d.cfg.Addr)
+	raw, err := DialNetNS(ctx, d.cfg.NetNS, "tcp", d.cfg.Addr)
 	if err != nil {
 		return nil, &Error{Kind: KindConnect, Addr: d.cfg.Addr, ServerName: d.cfg.ServerName, Err: err,
 			detail: fmt.Sprintf("could not connect: %v", err)}

@@ -14,7 +14,7 @@ import (
 func newTunnelCmd() *cobra.Command {
 	var o fallback.TunnelOptions
 	cmd := &cobra.Command{
-		Use:   "tunnel --listen 127.0.0.1:PORT --target HOST:2049 --server-name NAME [--cafile PATH] [--fs-id FS-ID [--access-point AP] [--iam ...]]",
+		Use:   "tunnel --listen 127.0.0.1:PORT --target HOST:2049 --server-name NAME [--cafile PATH] [--netns PATH] [--fs-id FS-ID [--access-point AP] [--iam ...]]",
 		Short: "Relay local NFS connections to an EFS mount target over TLS (port-based mode)",
 		Long: `Accepts plain TCP connections on --listen (loopback) and relays each one over
 its own TLS connection to --target, verifying the server exactly as FUSE mode
@@ -26,6 +26,11 @@ connection idle in both directions for --idle-timeout is closed; when the
 target drops a connection the local one is closed too, and the kernel client
 reconnects and replays. Connections that send nothing (port probes) never
 reach the target.
+
+With --netns (the mount's netns= option) every connection to --target is
+made from inside that network namespace, as the helper runs stunnel under
+nsenter --net; --listen stays in the tunnel's own namespace, where the
+kernel client mounts it.
 
 The client certificate: with --fs-id the tunnel makes the EFS client
 certificate itself (file system, --access-point, and with --iam a signature

@@ -53,6 +53,11 @@ func (m *Mounter) Mount(ctx context.Context, req *mountopts.MountRequest) error 
 	if log == nil {
 		log = zap.NewNop()
 	}
+	// A bad netns= fails here, with its reason, rather than in the tunnel
+	// or mount.nfs4.
+	if err := tunnel.CheckNetNS(req.Options.NetNS); err != nil {
+		return err
+	}
 	if !req.Options.TLS {
 		log.Warn("mounting without TLS: NFS traffic is not encrypted")
 		if err := m.mountNFS(ctx, req, 0, log); err != nil {
@@ -143,8 +148,29 @@ func (m *Mounter) mountNFS(ctx context.Context, req *mountopts.MountRequest, por
 		run = Exec
 	}
 	argv := MountArgs(req, port)
-	log.Debug("running mount.nfs4", zap.Strings("argv", argv))
-	return RunMountNFS(ctx, run, argv, req.Target.DNSName, m.Retry, log)
+	log.Debug("running mount.nfs4", zap.Strings("argv", argv), zap.String("netns", req.Options.NetNS))
+	return RunMountNFS(ctx, inNetNS(req, run), argv, req.Target.DNSName, m.Retry, log)
+}
+
+// inNetNS runs mount.nfs4 in the netns= namespace, as the helper's
+// `nsenter --net=PATH mount.nfs4`, when the kernel client connects to the
+// mount target itself (notls): it connects from the namespace mount(2) is
+// called in. With TLS it connects to our tunnel on this namespace's
+// loopback, and the tunnel dials the target from the namespace instead.
+func inNetNS(req *mountopts.MountRequest, run ExecFunc) ExecFunc {
+	path := req.Options.NetNS
+	if path == "" || req.Options.TLS {
+		return run
+	}
+	return func(ctx context.Context, argv []string) (string, error) {
+		var stderr string
+		// The child is forked from the calling thread, which is in the namespace.
+		err := tunnel.InNetNS(path, func() (err error) {
+			stderr, err = run(ctx, argv)
+			return err
+		})
+		return stderr, err
+	}
 }
 
 // identityOptions are the tunnel options that make req's client
@@ -207,6 +233,7 @@ func (m *Mounter) newState(req *mountopts.MountRequest, cfg *efsconfig.Config, i
 	topts.CertOut = filepath.Join(certDir, "certificate.pem")
 	topts.LogFile = filepath.Join(logDir, name+".tunnel.log")
 	topts.LogLevel = cfg.Default.LoggingLevel
+	topts.NetNS = o.NetNS
 	if o.CAFile != "" {
 		topts.CAFile = o.CAFile
 	}

@@ -44,6 +44,9 @@ type TunnelOptions struct {
 	KeyFile         string // its key; with FSID, the key certificates are made with ("" = tunnel.DefaultKeyPath)
 	LogFile         string // "" = stderr
 	LogLevel        string
+	// NetNS is the mount's netns=: the tunnel dials the target from inside
+	// that network namespace and still listens in its own.
+	NetNS string
 
 	// The EFS client identity the tunnel makes itself (EFS-FACTS section 4).
 	FSID        string        // file system the certificate is for; "" = no identity
@@ -74,6 +77,7 @@ func TunnelFlags(fs *pflag.FlagSet, o *TunnelOptions) {
 	fs.StringVar(&o.KeyFile, "key", "", "private key of --cert; with --fs-id, the key to make certificates with (default "+tunnel.DefaultKeyPath+")")
 	fs.StringVar(&o.LogFile, "log-file", "", "log to this file, rotated per the config file (default: stderr)")
 	fs.StringVar(&o.LogLevel, "log-level", "INFO", "DEBUG, INFO, WARNING, ERROR or CRITICAL")
+	fs.StringVar(&o.NetNS, "netns", "", "dial the target from this network namespace (/proc/PID/ns/net, /var/run/netns/NAME); --listen stays in the tunnel's own")
 	fs.StringVar(&o.FSID, "fs-id", "", "make and renew the EFS client certificate for this file system")
 	fs.StringVar(&o.AccessPoint, "access-point", "", "access point ID to put in the client certificate")
 	fs.BoolVar(&o.IAM, "iam", false, "sign the client certificate with AWS credentials (IAM authorization)")
@@ -104,6 +108,7 @@ func TunnelArgv(exe string, o TunnelOptions) []string {
 			argv = append(argv, flag, v)
 		}
 	}
+	str("--netns", o.NetNS)
 	str("--cert", o.CertFile)
 	str("--key", o.KeyFile)
 	str("--fs-id", o.FSID)
@@ -224,7 +229,7 @@ func RunTunnel(ctx context.Context, o TunnelOptions, log *zap.Logger) error {
 	cfg := tunnel.RelayConfig{
 		Target: tunnel.Config{
 			Addr: o.Target, ServerName: o.ServerName, CAFile: o.CAFile,
-			Verify: o.Verify, CheckHostname: !o.NoCheckHostname,
+			Verify: o.Verify, CheckHostname: !o.NoCheckHostname, NetNS: o.NetNS,
 		},
 		IdleTimeout: o.IdleTimeout,
 		Logger:      log,

@@ -24,7 +24,7 @@ func TestTunnelArgvParsesBack(t *testing.T) {
 	for name, in := range map[string]TunnelOptions{
 		"ExternalCert": {Listen: "127.0.0.1:20407", Target: "10.0.0.1:2049", ServerName: serverName, CAFile: "/ca.pem",
 			Verify: 1, NoCheckHostname: true, IdleTimeout: 90 * time.Second, CertFile: "/c.pem", KeyFile: "/k.pem",
-			LogFile: "/var/log/x.log", LogLevel: "DEBUG"},
+			LogFile: "/var/log/x.log", LogLevel: "DEBUG", NetNS: "/var/run/netns/blue"},
 		"Identity": {Listen: "127.0.0.1:20408", Target: "10.0.0.1:2049", ServerName: serverName, Verify: 2,
 			KeyFile: "/etc/amazon/efs/privateKey.pem", FSID: "fs-12345678", AccessPoint: "fsap-0123456789abcdef0", IAM: true,
 			AWSProfile: "prof", AWSCredsURI: "/v2/credentials/x", RoleARN: "arn:aws:iam::1:role/r", JWTPath: "/t.jwt",

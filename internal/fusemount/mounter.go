@@ -153,18 +153,22 @@ func (m Mounter) state(req *mountopts.MountRequest) State {
 
 // dialer returns the connection factory: verified TLS for `tls`, plain TCP
 // otherwise (as the kernel client would connect without the helper's
-// tunnel).
+// tunnel). With netns= both connect from inside that network namespace; a
+// path that is not one fails the mount here.
 func (m Mounter) dialer(req *mountopts.MountRequest, log *zap.Logger, cert func() (*tls.Certificate, error)) (func(context.Context) (net.Conn, error), error) {
 	o := req.Options
 	if !o.TLS {
 		log.Warn("mounting without TLS: NFS traffic is not encrypted")
-		addr := req.Target.DialAddr
+		addr, netns := req.Target.DialAddr, o.NetNS
+		if err := tunnel.CheckNetNS(netns); err != nil {
+			return nil, err
+		}
 		return func(ctx context.Context) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", addr)
+			return tunnel.DialNetNS(ctx, netns, "tcp", addr)
 		}, nil
 	}
 	cfg := tunnel.NewConfig(req.Target.DialAddr, req.Target.ServerName)
+	cfg.NetNS = o.NetNS // netns=: connect from inside that namespace
 	cfg.Logger = log.Named("tls")
 	cfg.ClientCertificate = cert
 	if req.Config != nil {

@@ -38,7 +38,9 @@ type Options struct {
 	AZ            string
 	Region        string
 	CrossAccount  bool
-	NetNS         string
+	// NetNS is netns=PATH, a network namespace file: connections to the
+	// mount target are made from inside that namespace.
+	NetNS string
 
 	// Ours.
 	// MountTargetPort is the server's NFS port: 2049 for EFS; other values

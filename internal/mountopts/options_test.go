@@ -45,8 +45,7 @@ func TestParseMessages(t *testing.T) {
 		{"RegionMalformed", "region=us.east", `Region us.east is malformed`},
 		{"CAFileEmpty", "tls,cafile=", `The "cafile" option requires a value (cafile=...)`},
 		{"NetNSEmpty", "tls,netns=", `The "netns" option requires a value (netns=...)`},
-		{"NetNS", "tls,netns=/proc/1/ns/net", `The "netns" option is not supported; run the mount inside the namespace instead: nsenter --net=/proc/1/ns/net mount ...`},
-		{"NetNSFallback", "tls,fallback,netns=/var/run/netns/blue", `The "netns" option is not supported; run the mount inside the namespace instead: nsenter --net=/var/run/netns/blue mount ...`},
+		{"NetNSRelative", "tls,netns=blue", `The "netns" option needs an absolute path (netns=/proc/PID/ns/net or netns=/var/run/netns/NAME), not blue`},
 		{"CrossAccountWithoutIP", "tls,crossaccount", `The "crossaccount" option requires "mounttargetip=IP", the mount target in this instance's Availability Zone ID: efs-fuse does not look it up through the EFS API`},
 		{"TimeoNotInteger", "timeo=1s", `timeo option [1s] is not an integer`},
 		{"RsizeZero", "rsize=0", `rsize option [0] must be positive`},
@@ -82,6 +81,8 @@ func TestParseValid(t *testing.T) {
 			mountopts.Options{TLS: true, TLSPort: 20100, Verify: &verify1, CAFile: "/ca.pem", OCSP: true, IAM: true,
 				AWSProfile: "dev", AccessPoint: "fsap-0123456789abcdef0", MountTargetIP: "10.0.0.1", AZ: "use1-az1",
 				Region: "us-east-1", CrossAccount: true, MountTargetPort: 3049, Fallback: true}},
+		{"NetNS", "tls,netns=/proc/1/ns/net", mountopts.Options{TLS: true, NetNS: "/proc/1/ns/net", MountTargetPort: 2049}},
+		{"NetNSFallback", "tls,fallback,netns=/var/run/netns/blue", mountopts.Options{TLS: true, Fallback: true, NetNS: "/var/run/netns/blue", MountTargetPort: 2049}},
 		{"StunnelIsFallback", "tls,stunnel", mountopts.Options{TLS: true, Fallback: true, MountTargetPort: 2049}},
 		{"IAMWebIdentity", "tls,iam,rolearn=arn:aws:iam::1:role/r,jwtpath=/var/run/token", mountopts.Options{TLS: true, IAM: true,
 			RoleARN: "arn:aws:iam::1:role/r", JWTPath: "/var/run/token", MountTargetPort: 2049}},
@@ -122,7 +123,7 @@ func TestNFSOptions(t *testing.T) {
 	const defaults = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"
 	tests := []struct{ name, opts, want string }{
 		{"Defaults", "", defaults},
-		{"EFSOnlyNeverPassed", "tls,tlsport=20100,iam,region=us-east-1,az=a,mounttargetip=10.0.0.1,mounttargetport=3000,fallback,stunnel,verify=2,cafile=/c,ocsp,crossaccount,accesspoint=fsap-0123456789abcdef0", defaults},
+		{"EFSOnlyNeverPassed", "tls,tlsport=20100,iam,region=us-east-1,az=a,mounttargetip=10.0.0.1,mounttargetport=3000,fallback,stunnel,verify=2,cafile=/c,ocsp,crossaccount,accesspoint=fsap-0123456789abcdef0,netns=/var/run/netns/blue", defaults},
 		{"UserFirstThenMissingDefaults", "ro,timeo=30", "ro,timeo=30,nfsvers=4.1,rsize=1048576,wsize=1048576,hard,retrans=2,noresvport"},
 		{"VersCountsAsSet", "vers=4.0", "vers=4.0,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"},
 		{"NFSVersCountsAsSet", "nfsvers=4", "nfsvers=4,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"},

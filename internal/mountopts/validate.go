@@ -3,6 +3,7 @@ package mountopts
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"regexp"
 	"strconv"
 )
@@ -87,13 +88,12 @@ func (o *Options) validateOurs() error {
 			return usagef(fmt.Sprintf("The %q option requires a value (%s=...)", k, k))
 		}
 	}
-	// netns=PATH: the EFS helper runs stunnel and mount.nfs4 under
-	// nsenter in that network namespace. Neither mode here dials from
-	// another namespace, and connecting from this one reaches a different
-	// network: refuse it instead of ignoring it. Running the whole command
-	// under nsenter does what the option asks.
-	if has("netns") {
-		return usagef(fmt.Sprintf(`The "netns" option is not supported; run the mount inside the namespace instead: nsenter --net=%s mount ...`, o.efs["netns"]))
+	// netns=PATH: whether it is a network namespace is checked when the
+	// mount dials (tunnel.CheckNetNS names the reason). It must be
+	// absolute: the watchdog restarts a fallback tunnel from another
+	// working directory.
+	if v, ok := o.efs["netns"]; ok && !filepath.IsAbs(v) {
+		return usagef(fmt.Sprintf("The \"netns\" option needs an absolute path (netns=/proc/PID/ns/net or netns=/var/run/netns/NAME), not %s", v))
 	}
 	// crossaccount: the helper skips DNS (another account's mount target
 	// names do not resolve here) and picks the mount target IP of this
