@@ -150,14 +150,14 @@ func TestUnmountCommand(t *testing.T) {
 		t.Errorf("state file after a clean unmount: %v, want it removed", err)
 	}
 	log := e.log(t)
-	for _, want := range []string{"Successfully mounted ", "unmounted; closing the NFS session"} {
+	for _, want := range []string{"Successfully mounted ", "unmounted; closing the NFS session", "NFS session destroyed"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("mount log lacks %q:\n%s", want, log)
 		}
 	}
 	for _, l := range strings.Split(log, "\n") {
-		// The session teardown logs only when it fails; a flush error
-		// rides on the unmount line.
+		// A failed session teardown logs "closing the NFS session"
+		// alone; a flush error rides on the unmount line.
 		failed := strings.Contains(l, "closing the NFS session") && !strings.Contains(l, "unmounted; closing the NFS session")
 		if failed || strings.Contains(l, "flush_error") || strings.Contains(l, " - ERROR - ") {
 			t.Errorf("mount log line after a clean unmount: %s", l)

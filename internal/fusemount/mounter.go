@@ -230,7 +230,10 @@ func softTimeout(s mountopts.NFSSettings) time.Duration {
 func closeSession(c *nfsclient.Client, log *zap.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
 	defer cancel()
-	if err := c.Close(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	switch err := c.Close(ctx); {
+	case err == nil:
+		log.Info("NFS session destroyed")
+	case !errors.Is(err, context.DeadlineExceeded):
 		log.Warn("closing the NFS session", zap.Error(err))
 	}
 }
