@@ -447,62 +447,60 @@ func TestRevokedFlagsLogged(t *testing.T) {
 	}
 }
 
-// TestStaleClientIDOnOp: the server forgets our client id but keeps the
-// session, so SEQUENCE passes (with no status flag) and OPEN says
-// STALE_CLIENTID. That starts a full recovery (the earlier open is opened
-// again: no grace period, so by CLAIM_FH), and the OPEN is sent again under
-// the new client id and succeeds.
-func TestStaleClientIDOnOp(t *testing.T) {
-	f := newFakeServer()
-	var o openReclaimer
-	c := dialFake(t, f, Config{Reclaim: o.reclaim})
-	o.openFile(t, c)
-
-	f.mu.Lock()
-	f.clientID = 200
-	f.confirmed = false
-	clear(f.opens)
-	f.mu.Unlock()
+// TestStateLostKeepingSession: the server lost our opens but kept the
+// session, and says so in a way that is not a restart flag. The request
+// that finds out must not fail (a hard mount shows no error): one
+// recovery reopens the file (no grace period: CLAIM_FH), the request is
+// sent again, and the open stateid from before works again.
+func TestStateLostKeepingSession(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := c.Open(ctx, rpc.Root, OpenArgs{Dir: benchFH, Name: "g", Access: ShareBoth, Create: Unchecked}); err != nil {
-		t.Fatalf("OPEN after the server forgot our client id: %v", err)
-	}
-	o.writeOld(t, c)
-	if got := c.Stats().Recoveries; got != 1 {
-		t.Errorf("%d recoveries, want 1", got)
-	}
-	if got := o.calls.Load(); got != 1 {
-		t.Errorf("Reclaim hook ran %d times, want 1", got)
-	}
-}
+	for _, tc := range []struct {
+		name    string
+		lose    func(f *fakeServer)
+		request func(c *Client) error
+	}{{
+		// The server forgot our client id: SEQUENCE passes (no
+		// flag), OPEN says STALE_CLIENTID.
+		name: "StaleClientIDOnOp",
+		lose: func(f *fakeServer) { f.clientID, f.confirmed = 200, false },
+		request: func(c *Client) error {
+			_, err := c.Open(ctx, rpc.Root, OpenArgs{Dir: benchFH, Name: "g", Access: ShareBoth, Create: Unchecked})
+			return err
+		},
+	}, {
+		// The server was unreachable past our lease: it keeps the
+		// client id (EXCHANGE_ID still says confirmed, which must
+		// not pass for intact state) and answers SEQUENCE with
+		// NFS4ERR_EXPIRED.
+		name: "LeaseExpired",
+		lose: func(f *fakeServer) { f.expired = true },
+		request: func(c *Client) error {
+			_, err := c.Getattr(ctx, rpc.Root, benchFH)
+			return err
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeServer()
+			var o openReclaimer
+			c := dialFake(t, f, Config{Reclaim: o.reclaim})
+			o.openFile(t, c)
 
-// TestLeaseExpired: the server was unreachable past our lease. It keeps
-// the client id (EXCHANGE_ID still says confirmed) and the session, but
-// dropped our opens, and answers SEQUENCE with NFS4ERR_EXPIRED. The
-// request must not fail (a hard mount shows no error): one recovery
-// reopens the file (no grace period: CLAIM_FH) and the request is resent.
-func TestLeaseExpired(t *testing.T) {
-	f := newFakeServer()
-	var o openReclaimer
-	c := dialFake(t, f, Config{Reclaim: o.reclaim})
-	o.openFile(t, c)
-
-	f.mu.Lock()
-	f.expired = true
-	clear(f.opens)
-	f.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := c.Getattr(ctx, rpc.Root, benchFH); err != nil {
-		t.Fatalf("GETATTR after the lease expired: %v", err)
-	}
-	o.writeOld(t, c)
-	if got := c.Stats().Recoveries; got != 1 {
-		t.Errorf("%d recoveries, want 1", got)
-	}
-	if got := o.calls.Load(); got != 1 {
-		t.Errorf("Reclaim hook ran %d times, want 1 (a confirmed client id must not pass for intact state)", got)
+			f.mu.Lock()
+			tc.lose(f)
+			clear(f.opens)
+			f.mu.Unlock()
+			if err := tc.request(c); err != nil {
+				t.Fatalf("request after the server lost our state: %v", err)
+			}
+			o.writeOld(t, c)
+			if got := c.Stats().Recoveries; got != 1 {
+				t.Errorf("%d recoveries, want 1", got)
+			}
+			if got := o.calls.Load(); got != 1 {
+				t.Errorf("Reclaim hook ran %d times, want 1", got)
+			}
+		})
 	}
 }
 
