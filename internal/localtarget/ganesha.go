@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -190,15 +191,28 @@ func startGanesha(stateDir string, p ganeshaParams, log *zap.Logger, onExit func
 		// If we die without Close, ganesha must not linger holding its port.
 		Pdeathsig: syscall.SIGKILL,
 	}
-	if err := g.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", ganeshaBin, err)
-	}
-	log.Info("ganesha started", zap.Int("pid", g.cmd.Process.Pid), zap.Int("port", p.Port), zap.String("config", confPath))
+	// Pdeathsig fires when the *thread* that forked the child ends, not
+	// the process (golang/go#27505), and Go ends a thread whose goroutine
+	// exits while locked to it, as tunnel.InNetNS does by design. So the
+	// fork happens on a thread locked to the goroutine that waits for
+	// ganesha, and that thread lives as long as ganesha does.
+	started := make(chan error, 1)
 	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := g.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		g.waitErr = g.cmd.Wait()
 		close(g.exited)
 		onExit(g)
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("start %s: %w", ganeshaBin, err)
+	}
+	log.Info("ganesha started", zap.Int("pid", g.cmd.Process.Pid), zap.Int("port", p.Port), zap.String("config", confPath))
 	return g, nil
 }
 
