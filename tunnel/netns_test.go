@@ -6,72 +6,16 @@ import (
 	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/efs-fuse/efs-fuse/internal/netnstest"
 	"github.com/efs-fuse/efs-fuse/internal/testca"
 )
-
-// newNetNS returns the network namespace file of a fresh namespace, kept
-// alive by an `unshare --net sleep` child until the test ends; with loUp
-// its loopback interface is up (a new namespace's is down).
-func newNetNS(t *testing.T, loUp bool) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("creating and joining a network namespace needs root")
-	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("unshare (util-linux) is not installed")
-	}
-	cmd := exec.Command("unshare", "--net", "sleep", "300")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	path := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/ns/net"
-	// The child is in our namespace until unshare has run. (This thread's:
-	// an unlocked goroutine never runs on one that joined a namespace.)
-	self, _ := os.Readlink("/proc/thread-self/ns/net")
-	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if ns, err := os.Readlink(path); err == nil && ns != self {
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatal("unshare --net did not make a namespace")
-		}
-	}
-	if loUp {
-		if err := InNetNS(path, func() error { return linkUp("lo") }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return path
-}
-
-// linkUp sets the interface up in the calling thread's namespace, as
-// `ip link set NAME up` does.
-func linkUp(name string) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
-}
 
 // TestDialNetNSIsolated: a listener on the host's loopback is reachable
 // without NetNS and not from another namespace, whose loopback is another
@@ -94,7 +38,7 @@ func TestDialNetNSIsolated(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := cfg
-			cfg.NetNS = newNetNS(t, tc.loUp)
+			cfg.NetNS = netnstest.New(t, tc.loUp)
 			d, err := NewDialer(cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -122,7 +66,7 @@ func TestDialNetNSIsolated(t *testing.T) {
 // then flowing on the caller's goroutine.
 func TestDialNetNSReachesListenerInside(t *testing.T) {
 	f := newFixture(t)
-	path := newNetNS(t, true)
+	path := netnstest.New(t, true)
 	var ln net.Listener
 	if err := InNetNS(path, func() (err error) {
 		ln, err = net.Listen("tcp", "127.0.0.1:0")
@@ -169,7 +113,7 @@ func serveTLS(t *testing.T, ln net.Listener, cfg *tls.Config) (string, <-chan se
 // TestInNetNSDoesNotLeak: the threads that joined the namespace end with
 // their call; no thread of the process is left in it.
 func TestInNetNSDoesNotLeak(t *testing.T) {
-	path := newNetNS(t, false)
+	path := netnstest.New(t, false)
 	inside, err := os.Readlink(path)
 	if err != nil {
 		t.Fatal(err)

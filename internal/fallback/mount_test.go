@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -27,11 +23,11 @@ import (
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
 	"github.com/efs-fuse/efs-fuse/internal/localtarget"
 	"github.com/efs-fuse/efs-fuse/internal/mountopts"
+	"github.com/efs-fuse/efs-fuse/internal/netnstest"
 	"github.com/efs-fuse/efs-fuse/internal/testca"
 	"github.com/efs-fuse/efs-fuse/internal/testtarget"
 	"github.com/efs-fuse/efs-fuse/nfsclient"
 	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
-	"github.com/efs-fuse/efs-fuse/tunnel"
 )
 
 // helperEnv makes the test binary act as `efs-fuse tunnel`: the mount flow
@@ -376,107 +372,15 @@ func TestMountFlowNoTLS(t *testing.T) {
 	})
 }
 
-// newNetNS returns the network namespace file of a fresh namespace with its
-// loopback up, kept alive by an `unshare --net sleep` child until the test
-// ends.
-func newNetNS(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("creating and joining a network namespace needs root")
-	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("unshare (util-linux) is not installed")
-	}
-	cmd := exec.Command("unshare", "--net", "sleep", "300")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	path := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/ns/net"
-	self, _ := os.Readlink("/proc/thread-self/ns/net")
-	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if ns, err := os.Readlink(path); err == nil && ns != self {
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatal("unshare --net did not make a namespace")
-		}
-	}
-	// ip link set lo up, without needing iproute2.
-	err := tunnel.InNetNS(path, func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		ifr, err := unix.NewIfreq("lo")
-		if err != nil {
-			return err
-		}
-		if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-			return err
-		}
-		ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-		return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// forwardFromNetNS listens on the loopback of the namespace at path and
-// relays each connection to target, dialled from the test's namespace:
-// the target is then at addr only from inside the namespace. n counts
-// the connections relayed.
-func forwardFromNetNS(t *testing.T, path, target string) (addr string, n *atomic.Int32) {
-	t.Helper()
-	var ln net.Listener
-	if err := tunnel.InNetNS(path, func() (err error) {
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	n = new(atomic.Int32)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			wg.Go(func() {
-				defer c.Close()
-				up, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				go func() { _, _ = io.Copy(up, c); up.Close() }()
-				_, _ = io.Copy(c, up)
-			})
-		}
-	})
-	addr = ln.Addr().String()
-	if c, err := net.Dial("tcp", addr); err == nil {
-		c.Close()
-		t.Fatalf("%s answers in the test's own namespace too: the test would prove nothing", addr)
-	}
-	return addr, n
-}
-
 // TestMountFlowNetNS: with netns= the tunnel process reaches a target that
 // only the namespace can reach, while mount.nfs4 still connects to the
 // tunnel on the host's loopback, and the state file restarts the tunnel
 // with --netns.
 func TestMountFlowNetNS(t *testing.T) {
-	path := newNetNS(t)
+	path := netnstest.New(t, true)
 	var port int
 	e := newFlowWith(t, kernelLike(t, &port), ",netns="+path, nil)
-	addr, relayed := forwardFromNetNS(t, path, e.tgt.Addr())
+	addr, relayed := netnstest.Forward(t, path, e.tgt.Addr())
 	e.req.Target.DialAddr = addr
 	if err := e.m.Mount(context.Background(), e.req); err != nil {
 		t.Fatalf("Mount: %v", err)
@@ -519,7 +423,7 @@ func TestMountNetNSBadPath(t *testing.T) {
 // itself, from the namespace mount.nfs4 runs in: the netns= one, as under
 // the helper's nsenter; with TLS it stays in ours, next to the tunnel.
 func TestMountNFSInNetNS(t *testing.T) {
-	path := newNetNS(t)
+	path := netnstest.New(t, true)
 	inside, err := os.Readlink(path)
 	if err != nil {
 		t.Fatal(err)
