@@ -18,6 +18,7 @@ type Report struct {
 	Paths     []PathStatus `json:"paths"`
 	Workloads []Workload   `json:"workloads"`
 	Results   []Result     `json:"results"`
+	Rounds    int          `json:"rounds,omitempty"` // each cell is the median of this many (see Config.Rounds)
 }
 
 // HostInfo identifies the machine a run was made on.
@@ -48,6 +49,9 @@ type Result struct {
 	P99      Duration `json:"p99"`
 	Note     string   `json:"note,omitempty"`
 	Error    string   `json:"error,omitempty"`
+	// Rounds holds every round's Value when the run had several; the
+	// rest of the Result is the median round's.
+	Rounds []float64 `json:"rounds,omitempty"`
 }
 
 // Duration is a time.Duration that reads as "1.5ms" in JSON: the files

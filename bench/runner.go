@@ -40,10 +40,14 @@ const DefaultUntarSource = "/usr/local/go/src/net"
 
 // Config is one run. Zero fields take defaults (see withDefaults).
 type Config struct {
-	Paths       []string // path names (default: all); order is always AllPaths'
-	Workloads   []string // workload names or prefixes with '*' (default: all)
-	Sizes       Sizes
-	Depth       int    // client paths' sequential blocks in flight
+	Paths     []string // path names (default: all); order is always AllPaths'
+	Workloads []string // workload names or prefixes with '*' (default: all)
+	Sizes     Sizes
+	Depth     int // client paths' sequential blocks in flight
+	// Rounds runs every path this many times, in turn, and reports the
+	// median of each cell: on a shared machine one path's figures would
+	// otherwise carry whatever else ran during its turn.
+	Rounds      int
 	UntarSource string // directory tarred for the untar workload
 
 	// A remote mount target. Empty Target: start a local one (root).
@@ -82,6 +86,7 @@ func (c Config) withDefaults() Config {
 	if c.Depth <= 0 {
 		c.Depth = DefaultDepth
 	}
+	c.Rounds = max(c.Rounds, 1)
 	if c.UntarSource == "" {
 		c.UntarSource = DefaultUntarSource
 	}
@@ -139,27 +144,35 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r := &Report{Started: time.Now(), Host: hostInfo(), Target: tgt.describe(), Baseline: paths[0], Workloads: ws}
-	bar := newBar(cfg.Progress, len(paths)*len(ws))
+	if cfg.Rounds > 1 {
+		r.Rounds = cfg.Rounds
+	}
+	bar := newBar(cfg.Progress, cfg.Rounds*len(paths)*len(ws))
 	var errs []error
-	for _, name := range paths {
-		st := PathStatus{Name: name, Description: describePath(name)}
-		perr := runPath(ctx, tgt, name, ws, tarball, r, bar)
-		var skip *SkipError
-		switch {
-		case errors.As(perr, &skip):
-			st.Skipped = skip.Reason
-		case perr != nil:
-			st.Skipped = "failed: " + perr.Error()
-			errs = append(errs, fmt.Errorf("path %s: %w", name, perr))
-		}
-		r.Paths = append(r.Paths, st)
-		if ctx.Err() != nil {
-			break
+	for round := range cfg.Rounds {
+		for _, name := range paths {
+			st := PathStatus{Name: name, Description: describePath(name)}
+			perr := runPath(ctx, tgt, name, ws, tarball, r, bar)
+			var skip *SkipError
+			switch {
+			case errors.As(perr, &skip):
+				st.Skipped = skip.Reason
+			case perr != nil:
+				st.Skipped = "failed: " + perr.Error()
+				errs = append(errs, fmt.Errorf("path %s: %w", name, perr))
+			}
+			if round == 0 {
+				r.Paths = append(r.Paths, st)
+			}
+			if ctx.Err() != nil {
+				break
+			}
 		}
 	}
 	if bar != nil {
 		_ = bar.Finish()
 	}
+	r.Results = medians(r.Results)
 	for _, res := range r.Results {
 		if res.Error != "" {
 			errs = append(errs, fmt.Errorf("%s on %s: %s", res.Workload, res.Path, res.Error))
