@@ -152,7 +152,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for round := range cfg.Rounds {
 		for _, name := range paths {
 			st := PathStatus{Name: name, Description: describePath(name)}
-			perr := runPath(ctx, tgt, name, ws, tarball, r, bar)
+			perr := runPath(ctx, tgt, name, round, ws, tarball, r, bar)
 			var skip *SkipError
 			switch {
 			case errors.As(perr, &skip):
@@ -184,9 +184,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 // runPath runs the workloads on one path and tidies up after it.
-func runPath(ctx context.Context, tgt *target, name string, ws []Workload, tarball []byte, r *Report, bar *progressbar.ProgressBar) error {
+func runPath(ctx context.Context, tgt *target, name string, round int, ws []Workload, tarball []byte, r *Report, bar *progressbar.ProgressBar) error {
 	describe(bar, name+": setting up")
-	p, setup, err := tgt.openPath(ctx, name)
+	p, setup, err := tgt.openPath(ctx, name, round)
 	if err != nil {
 		if bar != nil {
 			_ = bar.Add(len(ws)) // the cells that will not run

@@ -104,9 +104,16 @@ func (t *target) describe() string {
 }
 
 // openPath sets up the named path and returns it with its setup path
-// (see env.setup). A *SkipError says the path cannot run here.
-func (t *target) openPath(ctx context.Context, name string) (Path, Path, error) {
+// (see env.setup). A *SkipError says the path cannot run here. Each round
+// works in a directory of its own: the cleanup goes through the export
+// behind ganesha's back, and its cache would hand a later round's OPEN or
+// MKDIR of a reused name the handle of the removed file (ESTALE, or data
+// written to an unlinked inode).
+func (t *target) openPath(ctx context.Context, name string, round int) (Path, Path, error) {
 	sub := filepath.Join(benchDir, name)
+	if round > 0 {
+		sub = fmt.Sprintf("%s.round%d", sub, round+1)
+	}
 	switch name {
 	case "local":
 		if t.export == "" {
