@@ -55,6 +55,12 @@ func startTLSServer(t *testing.T, cfg *tls.Config) (addr string, results <-chan 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveTLS(t, ln, cfg)
+}
+
+// serveTLS serves TLS on a listener the test made (startTLSServer's, or
+// one in another network namespace) until the test ends.
+func serveTLS(t *testing.T, ln net.Listener, cfg *tls.Config) (string, <-chan serverResult) {
 	out := make(chan serverResult, 16)
 	done := make(chan struct{})
 	go func() {

@@ -2,7 +2,6 @@ package tunnel
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -90,24 +89,6 @@ func TestDialNetNSReachesListenerInside(t *testing.T) {
 			}
 		})
 	}
-}
-
-// serveTLS is startTLSServer on a listener the test made.
-func serveTLS(t *testing.T, ln net.Listener, cfg *tls.Config) (string, <-chan serverResult) {
-	out := make(chan serverResult, 16)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serveOne(c, cfg, out)
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String(), out
 }
 
 // TestInNetNSDoesNotLeak: the threads that joined the namespace end with

@@ -53,30 +53,7 @@ func mountRig(t *testing.T, extraOpts string, topts ...func(*localtarget.Options
 		Target: mountopts.Target{DialAddr: tgt.Addr(), ServerName: tgt.ServerName(), DNSName: tgt.ServerName(), Region: "us-east-1"},
 		Config: efsconfig.Default(), Logger: zaptest.NewLogger(t),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- (fusemount.Mounter{}).Mount(ctx, req, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("mount: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("mount did not become ready")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("unmount: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("mount did not end after cancel")
-		}
-	})
+	startMount(t, req)
 	return &rig{tgt: tgt, export: export, mnt: mnt}
 }
 
@@ -124,4 +101,34 @@ func run(t *testing.T, name string, args ...string) {
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
+}
+
+// startMount mounts req in this process, as the mount helper's serving
+// process does, and returns once the mount answers; Cleanup unmounts it.
+func startMount(t *testing.T, req *mountopts.MountRequest) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- (fusemount.Mounter{}).Mount(ctx, req, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("mount: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("mount did not become ready")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("unmount: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Error("mount did not end after cancel")
+		}
+	})
 }

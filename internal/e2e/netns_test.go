@@ -1,16 +1,13 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"go.uber.org/zap/zaptest"
 
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
-	"github.com/efs-fuse/efs-fuse/internal/fusemount"
 	"github.com/efs-fuse/efs-fuse/internal/localtarget"
 	"github.com/efs-fuse/efs-fuse/internal/mountopts"
 	"github.com/efs-fuse/efs-fuse/internal/netnstest"
@@ -60,29 +57,6 @@ func mountNetNS(t *testing.T, opts, dialAddr string, tgt *localtarget.Target) st
 		Target: mountopts.Target{DialAddr: dialAddr, ServerName: tgt.ServerName(), DNSName: tgt.ServerName(), Region: "us-east-1"},
 		Config: efsconfig.Default(), Logger: zaptest.NewLogger(t),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- (fusemount.Mounter{}).Mount(ctx, req, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("mount: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("mount did not become ready")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("unmount: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("mount did not end after cancel")
-		}
-	})
+	startMount(t, req)
 	return mnt
 }
