@@ -330,14 +330,7 @@ func TestIdentityExpired(t *testing.T) {
 // serial of the client certificate it was offered.
 func peerServer(t *testing.T) (addr, caFile string, serials <-chan *big.Int) {
 	t.Helper()
-	ca, err := testca.LoadOrCreate(t.TempDir(), "identity test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Issue(testca.Leaf{DNSNames: []string{fsName}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leaf, caFile := testca.ServerCert(t, fsName)
 	cfg := &tls.Config{Certificates: []tls.Certificate{leaf}, ClientAuth: tls.RequireAnyClientCert}
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
@@ -367,7 +360,7 @@ func peerServer(t *testing.T) (addr, caFile string, serials <-chan *big.Int) {
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String(), ca.CertFile(), out
+	return ln.Addr().String(), caFile, out
 }
 
 func echo(t *testing.T, c net.Conn, msg string) {

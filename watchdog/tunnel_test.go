@@ -335,14 +335,7 @@ func roundTrip(port int, limit time.Duration) error {
 // with its CA's certificate file for the tunnel to verify it with.
 func startEchoTarget(t *testing.T, serverName string) (addr, caFile string) {
 	t.Helper()
-	ca, err := testca.LoadOrCreate(t.TempDir(), "watchdog test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(testca.Leaf{DNSNames: []string{serverName}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, caFile := testca.ServerCert(t, serverName)
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
 	if err != nil {
 		t.Fatal(err)
@@ -380,7 +373,7 @@ func startEchoTarget(t *testing.T, serverName string) (addr, caFile string) {
 		mu.Unlock()
 		wg.Wait()
 	})
-	return ln.Addr().String(), ca.CertFile()
+	return ln.Addr().String(), caFile
 }
 
 // killIfAlive SIGKILLs a tunnel the test started (directly or through the
