@@ -134,10 +134,6 @@ func readEntry(e Entry) Entry {
 	case e.Err != nil:
 	case e.Tunnel.Mode != ModeTunnel:
 		e.Tunnel, e.Err = nil, fmt.Errorf("state file %s has mode %q, want %q", e.Path, e.Tunnel.Mode, ModeTunnel)
-	case e.Tunnel.PID > math.MaxInt32:
-		// The watchdog signals PID: kill(2) would truncate a number past
-		// pid_t, 4294967295 to -1 (every process).
-		e.Tunnel, e.Err = nil, fmt.Errorf("state file %s is malformed: pid %d is out of range", e.Path, e.Tunnel.PID)
 	}
 	return e
 }

@@ -1,11 +1,9 @@
 package fallback
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,20 +64,15 @@ func WriteState(dir, name string, s *State) error {
 
 // ReadState reads one state file. A malformed file is an error naming it.
 func ReadState(path string) (*State, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read state file: %w", err)
-	}
 	var s State
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("state file %s is malformed: %w", path, err)
+	if err := statefile.ReadJSON(path, &s); err != nil {
+		return nil, err
 	}
 	if s.PID < 0 || s.MountPoint == "" || len(s.Cmd) == 0 {
 		return nil, fmt.Errorf("state file %s is malformed: it needs pid, cmd and mountpoint", path)
 	}
-	if s.PID > math.MaxInt32 {
-		// kill(2) would truncate it: 4294967295 becomes -1, every process.
-		return nil, fmt.Errorf("state file %s is malformed: pid %d is out of range", path, s.PID)
+	if err := statefile.CheckPID(path, s.PID); err != nil {
+		return nil, err
 	}
 	return &s, nil
 }

@@ -1,10 +1,7 @@
 package fusemount
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -73,21 +70,15 @@ func WriteState(dir, name string, s *State) error {
 // ReadState reads one FUSE-mode state file. A malformed file is an error
 // naming it, never a panic.
 func ReadState(path string) (*State, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read state file: %w", err)
-	}
 	var s State
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("state file %s is malformed: %w", path, err)
+	if err := statefile.ReadJSON(path, &s); err != nil {
+		return nil, err
 	}
 	if s.PID <= 0 || s.MountPoint == "" || len(s.Cmd) == 0 || s.Mode != ModeFUSE {
 		return nil, fmt.Errorf("state file %s is malformed: it needs pid, cmd, mountpoint and mode %q", path, ModeFUSE)
 	}
-	// The watchdog signals PID: a number past pid_t would be truncated by
-	// kill(2), 4294967295 to -1 (every process).
-	if s.PID > math.MaxInt32 {
-		return nil, fmt.Errorf("state file %s is malformed: pid %d is out of range", path, s.PID)
+	if err := statefile.CheckPID(path, s.PID); err != nil {
+		return nil, err
 	}
 	return &s, nil
 }
