@@ -278,15 +278,7 @@ func TestDialRefuses(t *testing.T) {
 			addr, results := startTLSServer(t, scfg)
 			cfg := NewConfig(addr, fsName) // dialled by IP, verified by name
 			cfg.CAFile = f.caFile
-			d, err := NewDialer(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			conn, err := d.DialContext(context.Background())
-			if err == nil {
-				conn.Close()
-				t.Fatal("DialContext succeeded, want an error")
-			}
+			err := dialFails(t, cfg, "DialContext succeeded, want an error")
 			te := checkError(t, err, tc.wantKind, append(tc.wantMsg, "TLS connection to "+addr+" refused")...)
 			if tc.wantKind == KindProtocolVersion && !isRemoteAlert(te.Err, alertProtocolVersion) {
 				t.Errorf("protocol version error %v was not recognised by its alert type", te.Err)
@@ -532,4 +524,20 @@ func TestErrorKindString(t *testing.T) {
 	if KindHostname.String() != "hostname" || ErrorKind(99).String() != "ErrorKind(99)" {
 		t.Error("ErrorKind.String")
 	}
+}
+
+// dialFails dials with cfg, which must fail (the test stops with msg if
+// it does not), and returns the error.
+func dialFails(t *testing.T, cfg Config, msg string) error {
+	t.Helper()
+	d, err := NewDialer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.DialContext(context.Background())
+	if err == nil {
+		c.Close()
+		t.Fatal(msg)
+	}
+	return err
 }

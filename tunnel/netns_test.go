@@ -3,6 +3,7 @@ package tunnel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -38,15 +39,7 @@ func TestDialNetNSIsolated(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := cfg
 			cfg.NetNS = netnstest.New(t, tc.loUp)
-			d, err := NewDialer(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := d.DialContext(context.Background())
-			if err == nil {
-				c.Close()
-				t.Fatalf("dial from namespace %s reached the host's listener %s", cfg.NetNS, addr)
-			}
+			err := dialFails(t, cfg, fmt.Sprintf("dial from namespace %s reached the host's listener %s", cfg.NetNS, addr))
 			e := checkError(t, err, KindConnect, "in network namespace "+cfg.NetNS)
 			if !errors.Is(e, tc.want) {
 				t.Errorf("err = %v, want %v", err, tc.want)
