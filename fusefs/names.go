@@ -42,7 +42,7 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	ctx = opContext(ctx)
 	target, err := n.fsys.sess.Readlink(ctx, n.cred(ctx), n.getFH())
 	if err != nil {
-		return nil, staleIsGone(n.errno(ctx, "READLINK", "", err))
+		return nil, n.goneErrno(n.errno(ctx, "READLINK", "", err))
 	}
 	return []byte(target), 0
 }
@@ -103,6 +103,7 @@ var _ = (fs.NodeUnlinker)((*node)(nil))
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	ctx = opContext(ctx)
+	markRemoved(n.EmbeddedInode(), name, nil) // before: an open may race the REMOVE
 	return n.errno(ctx, "REMOVE", name, n.fsys.sess.Remove(ctx, n.cred(ctx), n.getFH(), name))
 }
 
@@ -110,6 +111,7 @@ var _ = (fs.NodeRmdirer)((*node)(nil))
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	ctx = opContext(ctx)
+	markRemoved(n.EmbeddedInode(), name, nil)
 	return n.errno(ctx, "REMOVE(dir)", name, n.fsys.sess.Remove(ctx, n.cred(ctx), n.getFH(), name))
 }
 
@@ -146,6 +148,11 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 			return e
 		}
 	}
+	// The target a rename replaces, marked before the RENAME is sent:
+	// an open racing it may see the old file's handle go stale before
+	// this returns. (Marked in vain if the RENAME fails: goneErrno then
+	// says ENOENT where ESTALE would have been better, nothing worse.)
+	markRemoved(np.EmbeddedInode(), newName, n.GetChild(name))
 	err := n.fsys.sess.Rename(ctx, cred, n.getFH(), name, np.getFH(), newName)
 	return n.errno(ctx, "RENAME", name, err)
 }

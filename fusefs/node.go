@@ -32,6 +32,9 @@ type node struct {
 	// openDirs counts opendir handles: an open directory, like an open
 	// file, still answers fstat after it is removed (see Getattr).
 	openDirs atomic.Int32
+	// removedHere is set when this mount removed the object or renamed
+	// another over it (see goneErrno).
+	removedHere atomic.Bool
 
 	// mu guards the fields below. Never held across an RPC; take it
 	// before any openState.mu.
@@ -333,17 +336,19 @@ var _ = (fs.NodeOpener)((*node)(nil))
 // returns a handle on it. The change attribute is compared with the one
 // seen at the previous open: if another client (or we) changed the file,
 // the kernel drops its cached pages.
+//
+// An OPEN of a handle the server no longer has is answered by goneErrno.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	ctx = opContext(ctx)
 	cred := n.cred(ctx)
 	st, a, err := n.acquireOpen(ctx, cred, shareAccess(flags))
 	if err != nil {
-		return nil, 0, staleIsGone(n.errno(ctx, "OPEN", "", err))
+		return nil, 0, n.goneErrno(n.errno(ctx, "OPEN", "", err))
 	}
 	if a.Mask == (nfsclient.AttrMask{}) { // shared an existing OPEN: no fresh attributes
 		if a, err = n.fsys.sess.Getattr(ctx, cred, n.getFH()); err != nil {
 			_ = n.releaseOpen(ctx, st)
-			return nil, 0, staleIsGone(n.errno(ctx, "GETATTR", "", err))
+			return nil, 0, n.goneErrno(n.errno(ctx, "GETATTR", "", err))
 		}
 	}
 	n.mu.Lock()
@@ -363,17 +368,30 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	return h, openFlags(flags, unchanged), 0
 }
 
-// staleIsGone turns ESTALE into ENOENT for operations that reach a file
-// through a name the kernel resolved moments ago (open, readlink): the
-// object was removed or replaced (by another client, or a rename over
-// it) in between, so from the caller's view the call lost a race with
-// the removal and finds nothing, as on a local filesystem a moment
-// later. ESTALE would be an error the caller cannot act on.
-func staleIsGone(e syscall.Errno) syscall.Errno {
-	if e == syscall.ESTALE {
+// goneErrno answers an operation that reached a file through a name the
+// kernel resolved earlier and found its handle stale (open, readlink).
+// Another client removed or replaced the file meanwhile: ESTALE makes the
+// kernel walk the path again with the name revalidated (LOOKUP_REVAL), and
+// open the file that has the name now, or report ENOENT; answering ENOENT
+// at once would hide a replaced file. If this mount removed it (the call
+// raced our own unlink or rename), the name is gone and we know it: ENOENT,
+// as a local filesystem gives a moment later. A second ESTALE after the
+// kernel's one retry would reach the caller.
+func (n *node) goneErrno(e syscall.Errno) syscall.Errno {
+	if e == syscall.ESTALE && n.removedHere.Load() {
 		return syscall.ENOENT
 	}
 	return e
+}
+
+// markRemoved records that this mount removes (or renames another over)
+// the child name of dir, for goneErrno.
+func markRemoved(dir *fs.Inode, name string, except *fs.Inode) {
+	if c := dir.GetChild(name); c != nil && c != except {
+		if cn, ok := c.Operations().(*node); ok {
+			cn.removedHere.Store(true)
+		}
+	}
 }
 
 // modeAttrBit is FATTR4_MODE (33) in word 1 of an attribute bitmap.
