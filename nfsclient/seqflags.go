@@ -69,6 +69,8 @@ func (c *Client) noteSeqFlags(s *session, flags uint32) {
 	names := seqFlagString(f)
 	c.mu.Lock()
 	c.lastRevoked = names
+	// Also the last error, which `efs-fuse status` shows with its time.
+	c.lastErr = fmt.Errorf("server revoked state (%s): requests using it fail with EIO", names)
 	c.mu.Unlock()
 	c.log.Warn("server reports revoked state; requests using it fail with EIO",
 		zap.String("flags", names), zap.Uint32("sr_status_flags", flags),

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -441,6 +442,10 @@ func TestRevokedFlagsLogged(t *testing.T) {
 	st := c.Stats()
 	if st.Revoked != "ADMIN_STATE_REVOKED" || st.Recoveries != 0 {
 		t.Errorf("stats %+v, want Revoked ADMIN_STATE_REVOKED and no recovery", st)
+	}
+	// efs-fuse status shows the last error.
+	if !strings.Contains(st.LastError, "server revoked state (ADMIN_STATE_REVOKED)") {
+		t.Errorf("last error %q does not name the revocation", st.LastError)
 	}
 	if got := f.count("EXCHANGE_ID"); got != 1 {
 		t.Errorf("server saw %d EXCHANGE_ID, want 1 (no recovery)", got)
