@@ -210,18 +210,7 @@ func TestRelayUpstreamDropClosesLocal(t *testing.T) {
 }
 
 func TestRelayReloadClientCertificate(t *testing.T) {
-	f := newFixture(t)
-	scfg := f.serverConfig(t, f.ca, testca.Leaf{DNSNames: []string{fsName}})
-	scfg.ClientAuth = tls.RequireAnyClientCert
-	addr, results := startTLSServer(t, scfg)
-
-	issue := func(cn string) *tls.Certificate {
-		c, err := f.otherCA.Issue(testca.Leaf{CommonName: cn, Client: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &c
-	}
+	f, addr, results, issue := clientCertTarget(t)
 	var onDisk atomic.Pointer[tls.Certificate] // what a re-read would find
 	onDisk.Store(issue("cert-1"))
 	r, _ := startRelay(t, RelayConfig{
@@ -249,17 +238,7 @@ func TestRelayReloadClientCertificate(t *testing.T) {
 // change shows on the next connection without Reload; setting it together
 // with LoadClientCertificate is refused.
 func TestRelayPerHandshakeClientCertificate(t *testing.T) {
-	f := newFixture(t)
-	scfg := f.serverConfig(t, f.ca, testca.Leaf{DNSNames: []string{fsName}})
-	scfg.ClientAuth = tls.RequireAnyClientCert
-	addr, results := startTLSServer(t, scfg)
-	issue := func(cn string) *tls.Certificate {
-		c, err := f.otherCA.Issue(testca.Leaf{CommonName: cn, Client: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &c
-	}
+	f, addr, results, issue := clientCertTarget(t)
 	var current atomic.Pointer[tls.Certificate]
 	current.Store(issue("cert-1"))
 	tc := targetConfig(f, addr)
@@ -642,6 +621,25 @@ func TestRelayNFSTargetCutClosesLocal(t *testing.T) {
 
 // presentedCN opens one connection through r and returns the common name
 // of the client certificate the upstream server (startTLSServer) saw.
+// clientCertTarget is a target that requires a client certificate (any),
+// with issue making client certificates named cn for the relay to present
+// (see presentedCN).
+func clientCertTarget(t *testing.T) (f *fixture, addr string, results <-chan serverResult, issue func(cn string) *tls.Certificate) {
+	t.Helper()
+	f = newFixture(t)
+	scfg := f.serverConfig(t, f.ca, testca.Leaf{DNSNames: []string{fsName}})
+	scfg.ClientAuth = tls.RequireAnyClientCert
+	addr, results = startTLSServer(t, scfg)
+	issue = func(cn string) *tls.Certificate {
+		c, err := f.otherCA.Issue(testca.Leaf{CommonName: cn, Client: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &c
+	}
+	return f, addr, results, issue
+}
+
 func presentedCN(t *testing.T, r *Relay, results <-chan serverResult) string {
 	t.Helper()
 	c := dialLocal(t, r)

@@ -309,16 +309,7 @@ func TestTunnelIdentityIAM(t *testing.T) {
 // SIGHUP) changes it for new connections, the certificate file follows, and
 // a connection opened before keeps relaying.
 func TestTunnelIdentityRenewal(t *testing.T) {
-	dir := t.TempDir()
-	ca, err := testca.LoadOrCreate(filepath.Join(dir, "ca"), "test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCert, err := ca.Issue(testca.Leaf{DNSNames: []string{serverName}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := startPeerServer(t, &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientAuth: tls.RequireAnyClientCert})
+	ca, srv := startTargetCA(t)
 	for name, c := range map[string]struct {
 		every  time.Duration
 		renew  func(t *testing.T, tun Tunnel)
@@ -365,11 +356,26 @@ func TestTunnelIdentityRenewal(t *testing.T) {
 	}
 }
 
-// peerServer is a TLS echo server that reports the serial of each client
-// certificate it is presented.
+// startTargetCA makes a test CA and starts a peerServer for serverName
+// with a certificate it issued; client certificates are required (any).
+func startTargetCA(t *testing.T) (*testca.CA, *peerServer) {
+	t.Helper()
+	ca, err := testca.LoadOrCreate(filepath.Join(t.TempDir(), "ca"), "test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCert, err := ca.Issue(testca.Leaf{DNSNames: []string{serverName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, startPeerServer(t, &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientAuth: tls.RequireAnyClientCert})
+}
+
+// peerServer is a TLS echo server that reports each client certificate it
+// is presented.
 type peerServer struct {
 	addr string
-	seen chan *big.Int
+	seen chan *x509.Certificate
 }
 
 func startPeerServer(t *testing.T, cfg *tls.Config) *peerServer {
@@ -378,7 +384,7 @@ func startPeerServer(t *testing.T, cfg *tls.Config) *peerServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &peerServer{addr: ln.Addr().String(), seen: make(chan *big.Int, 64)}
+	s := &peerServer{addr: ln.Addr().String(), seen: make(chan *x509.Certificate, 64)}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -395,7 +401,7 @@ func startPeerServer(t *testing.T, cfg *tls.Config) *peerServer {
 				}
 				_ = c.SetDeadline(time.Time{})
 				if pc := tc.ConnectionState().PeerCertificates; len(pc) > 0 {
-					s.seen <- pc[0].SerialNumber
+					s.seen <- pc[0]
 				}
 				_, _ = io.Copy(tc, tc)
 			})
@@ -416,8 +422,8 @@ func (s *peerServer) connect(t *testing.T, listen string) (net.Conn, *big.Int) {
 	t.Cleanup(func() { c.Close() })
 	echo(t, c, "hello")
 	select {
-	case serial := <-s.seen:
-		return c, serial
+	case cert := <-s.seen:
+		return c, cert.SerialNumber
 	case <-time.After(5 * time.Second):
 		t.Fatal("server saw no client certificate")
 		return nil, nil

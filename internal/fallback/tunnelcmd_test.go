@@ -1,8 +1,6 @@
 package fallback
 
 import (
-	"crypto/tls"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -91,15 +89,7 @@ func TestTunnelOptionsCheck(t *testing.T) {
 func TestTunnelProcessReloadsOnSIGHUP(t *testing.T) {
 	t.Setenv(helperEnv, "1")
 	dir := t.TempDir()
-	ca, err := testca.LoadOrCreate(filepath.Join(dir, "ca"), "test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCert, err := ca.Issue(testca.Leaf{DNSNames: []string{serverName}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cns := startCNServer(t, &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientAuth: tls.RequireAnyClientCert})
+	ca, cns := startTargetCA(t)
 	issueClient := func(cn string) (string, string) {
 		c, k, err := ca.IssueFiles(dir, "client", testca.Leaf{CommonName: cn, Client: true})
 		if err != nil {
@@ -130,8 +120,8 @@ func TestTunnelProcessReloadsOnSIGHUP(t *testing.T) {
 			t.Fatal(err)
 		}
 		select {
-		case cn := <-cns.seen:
-			return cn
+		case cert := <-cns.seen:
+			return cert.Subject.CommonName
 		case <-time.After(5 * time.Second):
 			t.Fatal("target saw no connection")
 			return ""
@@ -159,43 +149,4 @@ func TestTunnelProcessReloadsOnSIGHUP(t *testing.T) {
 	if tun.Exited() {
 		t.Fatal("SIGHUP ended the tunnel")
 	}
-}
-
-type cnServer struct {
-	addr string
-	seen chan string
-}
-
-// startCNServer reports the client certificate CN of each connection.
-func startCNServer(t *testing.T, cfg *tls.Config) *cnServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &cnServer{addr: ln.Addr().String(), seen: make(chan string, 16)}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				tc := tls.Server(c, cfg)
-				if tc.Handshake() != nil {
-					return
-				}
-				if pc := tc.ConnectionState().PeerCertificates; len(pc) > 0 {
-					s.seen <- pc[0].Subject.CommonName
-				}
-				_, _ = io.Copy(io.Discard, tc)
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return s
 }
