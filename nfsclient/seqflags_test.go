@@ -295,6 +295,17 @@ func (f *fakeServer) open(a *nfsv4.Open4args) (nfsv4.NfsResop4, nfsv4.Nfsstat4) 
 	}}}, nfsv4.NFS4_OK
 }
 
+// fakeWithOpenFile dials a client to a new scripted server, with o's
+// Reclaim hook, and opens one file through it: where every recovery test
+// starts.
+func fakeWithOpenFile(t *testing.T) (*fakeServer, *openReclaimer, *Client) {
+	t.Helper()
+	f, o := newFakeServer(), &openReclaimer{}
+	c := dialFake(t, f, Config{Reclaim: o.reclaim})
+	o.openFile(t, c)
+	return f, o, c
+}
+
 // openReclaimer opens one file through c and returns it with a Reclaim
 // hook that re-opens it (as fusefs does) and counts its calls.
 type openReclaimer struct {
@@ -336,10 +347,7 @@ func (o *openReclaimer) writeOld(t *testing.T, c *Client) {
 // open with CLAIM_PREVIOUS, RECLAIM_COMPLETE), after which the old open
 // stateid works again.
 func TestRestartReclaimNeeded(t *testing.T) {
-	f := newFakeServer()
-	var o openReclaimer
-	c := dialFake(t, f, Config{Reclaim: o.reclaim})
-	o.openFile(t, c)
+	f, o, c := fakeWithOpenFile(t)
 	o.writeOld(t, c)
 
 	// The restart: open state gone, session kept. Hold the replies of
@@ -397,10 +405,7 @@ func TestRestartReclaimNeeded(t *testing.T) {
 // a different instance, whose "confirmed" says nothing about our opens.
 // The client must reclaim rather than assume its state is intact.
 func TestServerOwnerChange(t *testing.T) {
-	f := newFakeServer()
-	var o openReclaimer
-	c := dialFake(t, f, Config{Reclaim: o.reclaim})
-	o.openFile(t, c)
+	f, o, c := fakeWithOpenFile(t)
 
 	f.mu.Lock()
 	clear(f.sessions)
@@ -486,10 +491,7 @@ func TestStateLostKeepingSession(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeServer()
-			var o openReclaimer
-			c := dialFake(t, f, Config{Reclaim: o.reclaim})
-			o.openFile(t, c)
+			f, o, c := fakeWithOpenFile(t)
 
 			f.mu.Lock()
 			tc.lose(f)

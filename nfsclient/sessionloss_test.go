@@ -100,10 +100,7 @@ func TestSessionLostStateIntact(t *testing.T) {
 // server, which also counts what the client sent: one new CREATE_SESSION,
 // no reclaim, no RECLAIM_COMPLETE.
 func TestSessionLostStateIntactScripted(t *testing.T) {
-	f := newFakeServer()
-	var o openReclaimer
-	c := dialFake(t, f, Config{Reclaim: o.reclaim})
-	o.openFile(t, c)
+	f, o, c := fakeWithOpenFile(t)
 	old := destroySessionAside(t, c)
 	o.writeOld(t, c)
 	if now := c.sess.Load(); now.id == old.id {
