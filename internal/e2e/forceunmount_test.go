@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -54,7 +53,7 @@ func TestForceUnmountDeadServer(t *testing.T) {
 	if took > 5*time.Second {
 		t.Fatalf("efs-fuse unmount --force took %v on a dead server", took)
 	}
-	if mountedAt(t, m.mnt) {
+	if mounted(t, m.mnt) {
 		t.Fatalf("%s is still in /proc/self/mountinfo after unmount --force", m.mnt)
 	}
 	select {
@@ -99,8 +98,7 @@ func startBinMount(t *testing.T, tgt *localtarget.Target) *binMount {
 	if err := os.Mkdir(m.mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	i := strings.LastIndex(tgt.Addr(), ":")
-	opts := "tls,cafile=" + tgt.CAFile() + ",region=us-east-1,mounttargetip=" + tgt.Addr()[:i] + ",mounttargetport=" + tgt.Addr()[i+1:]
+	opts := "tls,cafile=" + tgt.CAFile() + ",region=us-east-1" + targetOpts(tgt)
 	m.cmd = exec.Command(binary, "-f", "--config", conf, "-o", opts, "fs-12345678:/", m.mnt)
 	m.cmd.Env = append(os.Environ(), "EFS_FUSE_STATE_DIR="+m.stateDir, "EFS_FUSE_LOG_DIR="+m.logDir)
 	m.cmd.Stdout, m.cmd.Stderr = os.Stderr, os.Stderr
@@ -113,7 +111,7 @@ func startBinMount(t *testing.T, tgt *localtarget.Target) *binMount {
 		close(m.exited)
 	}()
 	t.Cleanup(func() { m.stop(t) })
-	for deadline := time.Now().Add(30 * time.Second); !mountedAt(t, m.mnt); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); !mounted(t, m.mnt); time.Sleep(50 * time.Millisecond) {
 		select {
 		case <-m.exited:
 			t.Fatalf("efs-fuse mount exited: %v\n%s", m.err, m.log(t))
@@ -141,7 +139,7 @@ func (m *binMount) stop(t *testing.T) {
 			<-m.exited
 		}
 	}
-	if mountedAt(t, m.mnt) {
+	if mounted(t, m.mnt) {
 		_ = syscall.Unmount(m.mnt, syscall.MNT_DETACH)
 	}
 }
@@ -154,20 +152,4 @@ func (m *binMount) log(t *testing.T) string {
 		t.Errorf("read the mount log: %v", err)
 	}
 	return string(b)
-}
-
-// mountedAt reports whether mnt is a mount point in /proc/self/mountinfo
-// (field 5; the test's paths need no unescaping).
-func mountedAt(t *testing.T, mnt string) bool {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) > 4 && f[4] == mnt {
-			return true
-		}
-	}
-	return false
 }

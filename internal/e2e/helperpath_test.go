@@ -94,7 +94,7 @@ func mountAndUnmount(t *testing.T, e *rootEnv, fstype string) {
 	if out, err := e.cmd(t, "umount", e.mnt); err != nil {
 		t.Fatalf("umount: %v\n%s", err, out)
 	}
-	if isMounted(e.mnt) {
+	if mounted(t, e.mnt) {
 		t.Fatalf("%s still mounted after umount", e.mnt)
 	}
 	waitExited(t, pid, 30*time.Second)

@@ -19,6 +19,7 @@ import (
 	"github.com/efs-fuse/efs-fuse/internal/localtarget"
 	"github.com/efs-fuse/efs-fuse/internal/mountopts"
 	"github.com/efs-fuse/efs-fuse/internal/testtarget"
+	"github.com/efs-fuse/efs-fuse/watchdog"
 )
 
 // rig is a local target and an efs-fuse mount of it made by the production
@@ -131,4 +132,16 @@ func startMount(t *testing.T, req *mountopts.MountRequest) {
 			t.Error("mount did not end after cancel")
 		}
 	})
+}
+
+// mounted reports whether a FUSE file system is mounted at mnt, read with
+// the watchdog's mountinfo parser: the directory left under a lazily
+// detached mount does not count.
+func mounted(t *testing.T, mnt string) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return watchdog.ParseMountInfo(string(b)).Has(mnt, "fuse")
 }

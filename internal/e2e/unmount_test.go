@@ -52,7 +52,7 @@ func newRootEnv(t *testing.T) *rootEnv {
 // cannot block), and the watchdog the mount started in our state
 // directory (by its pid).
 func (e *rootEnv) teardown(t *testing.T) {
-	if isMounted(e.mnt) {
+	if mounted(t, e.mnt) {
 		t.Errorf("%s was still mounted at the end of the test", e.mnt)
 		_ = syscall.Unmount(e.mnt, syscall.MNT_DETACH)
 	}
@@ -89,11 +89,6 @@ func (e *rootEnv) log(t *testing.T) string {
 		t.Fatalf("mount log: %v", err)
 	}
 	return string(b)
-}
-
-func isMounted(mnt string) bool {
-	b, _ := os.ReadFile("/proc/mounts")
-	return strings.Contains(string(b), " "+mnt+" ")
 }
 
 // waitExited waits for pid to end. The serving process is not our child
@@ -138,7 +133,7 @@ func TestUnmountCommand(t *testing.T) {
 	if out, err := e.cmd(t, binary, "unmount", e.mnt); err != nil {
 		t.Fatalf("efs-fuse unmount: %v\n%s", err, out)
 	}
-	if isMounted(e.mnt) {
+	if mounted(t, e.mnt) {
 		t.Fatalf("%s is still in /proc/mounts after efs-fuse unmount", e.mnt)
 	}
 	waitExited(t, pid, 30*time.Second)

@@ -159,8 +159,7 @@ func mountLine(t *testing.T, mnt string) string {
 func waitUnmounted(t *testing.T, mnt string) {
 	t.Helper()
 	for i := 0; i < 100; i++ {
-		b, _ := os.ReadFile("/proc/mounts")
-		if !strings.Contains(string(b), " "+mnt+" ") {
+		if !mounted(t, mnt) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
