@@ -66,10 +66,13 @@ func (n *node) grewTo(end uint64) {
 	n.attr.Size = max(n.attr.Size, end)
 }
 
-func (n *node) noteAttr(a nfsclient.Attr) {
+// noteAttr records a as the last attributes seen and returns the ones it
+// replaces.
+func (n *node) noteAttr(a nfsclient.Attr) (old nfsclient.Attr) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.attr = a
+	old, n.attr = n.attr, a
+	return old
 }
 
 var _ = (fs.InodeEmbedder)((*node)(nil))
@@ -351,10 +354,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			return nil, 0, n.goneErrno(n.errno(ctx, "GETATTR", "", err))
 		}
 	}
-	n.mu.Lock()
-	resized := n.attr.Size != a.Size
-	n.mu.Unlock()
-	n.noteAttr(a)
+	resized := n.noteAttr(a).Size != a.Size
 	h := newFileHandle(n, st, cred)
 	unchanged := n.swapChange(a.Change)
 	if !unchanged && resized {
