@@ -160,7 +160,7 @@ func (m *mount) pollTunnel(st *fallback.State, table MountTable) bool {
 				m.log.Error("stop tunnel", zap.Error(err))
 			}
 		}
-		removeFiles(m.log, append([]string{m.path}, st.Files...))
+		removeFiles(m.log, append(append([]string(nil), st.Files...), m.path))
 		return false
 	}
 	if d.StartProbe {

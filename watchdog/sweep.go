@@ -85,14 +85,17 @@ func (w *Watchdog) sweep() {
 		if e.Tunnel != nil {
 			files = e.Tunnel.Files
 		}
-		removeFiles(log, append([]string{e.Path}, files...))
+		removeFiles(log, append(append([]string(nil), files...), e.Path))
 		log.Info("reclaimed at start", zap.Int("pid", e.PID()))
 	}
 }
 
-// removeFiles removes a mount's state file and the files it lists. A
-// listed directory (a tunnel's certificate directory) goes with the files
-// directly in it; nothing below that is touched.
+// removeFiles removes paths in order: the files a state file lists, then
+// the state file itself, last, so that a state file that is gone means its
+// files are gone too, and a crash half way leaves the state file listing
+// what is left for the next start's sweep. A listed directory (a tunnel's
+// certificate directory) goes with the files directly in it; nothing below
+// that is touched.
 func removeFiles(log *zap.Logger, paths []string) {
 	for _, p := range paths {
 		err := os.Remove(p)
