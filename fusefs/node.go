@@ -41,6 +41,10 @@ type node struct {
 	mu    sync.Mutex
 	fh    nfsclient.FH
 	opens map[uint32]*openState // by open-owner uid
+	// closing holds, by open-owner uid, a channel closed when the CLOSE
+	// of that owner's previous state here has been answered (see
+	// holdOpen).
+	closing map[uint32]chan struct{}
 	// change is the change attribute seen at the last open, for
 	// close-to-open consistency; changeKnown is false until then.
 	change      uint64

@@ -67,7 +67,7 @@ func (st *openState) ioStateid() nfsclient.Stateid {
 // old and new access. Open's attributes come back in attr (the zero Attr
 // when no OPEN was needed).
 func (n *node) acquireOpen(ctx context.Context, cred rpc.Cred, access uint32) (*openState, nfsclient.Attr, error) {
-	st := n.holdOpen(cred)
+	st := n.holdOpenAfterClose(ctx, cred)
 
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -102,6 +102,10 @@ func (n *node) adoptOpen(cred rpc.Cred, stateid nfsclient.Stateid, access uint32
 func (n *node) holdOpen(cred rpc.Cred) *openState {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.holdOpenLocked(cred)
+}
+
+func (n *node) holdOpenLocked(cred rpc.Cred) *openState {
 	if n.opens == nil {
 		n.opens = map[uint32]*openState{}
 	}
@@ -136,6 +140,10 @@ func (n *node) installLocked(st *openState, stateid nfsclient.Stateid, access ui
 func (n *node) dropRef(st *openState) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.dropRefLocked(st)
+}
+
+func (n *node) dropRefLocked(st *openState) bool {
 	st.refs--
 	if st.refs > 0 {
 		return false
@@ -147,14 +155,60 @@ func (n *node) dropRef(st *openState) bool {
 }
 
 // releaseOpen drops a handle's reference and CLOSEs the state when it was
-// the last. The CLOSE carries the exact current seqid (not zero): should
-// a new OPEN by the same owner overtake it, the server answers
-// OLD_STATEID and the new state stays open, which is what we want.
+// the last. The CLOSE carries the exact current seqid (not zero): an OPEN
+// by the same owner that overtakes it makes the server answer
+// OLD_STATEID, and the new state stays open. An OPEN never runs at the
+// same time as the CLOSE, though (waitClosing).
 func (n *node) releaseOpen(ctx context.Context, st *openState) error {
-	if !n.dropRef(st) {
+	// The last reference and the closing mark go together, so an open
+	// that finds no state here also finds the CLOSE to wait for.
+	n.mu.Lock()
+	if !n.dropRefLocked(st) {
+		n.mu.Unlock()
 		return nil
 	}
+	done := make(chan struct{})
+	if n.closing == nil {
+		n.closing = map[uint32]chan struct{}{}
+	}
+	n.closing[st.cred.UID] = done
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		if n.closing[st.cred.UID] == done {
+			delete(n.closing, st.cred.UID)
+		}
+		n.mu.Unlock()
+		close(done)
+	}()
 	return st.close(ctx)
+}
+
+// holdOpenAfterClose is holdOpen that, when it has to make a new state,
+// first waits until a CLOSE of the owner's previous state here has been
+// answered. The server keeps one open stateid per open-owner and file, and
+// nfs-ganesha, given an OPEN and a CLOSE of it at the same time on two
+// slots, can let the CLOSE end the state the OPEN has just answered with
+// (seen as BAD_STATEID on the new open's SETATTR, WRITE or LOCK). A CLOSE
+// that arrives after the OPEN is refused with OLD_STATEID, as it should
+// be; overlapping is what must not happen. The wait is one round trip,
+// and only right after a last close. An interrupted wait goes on to the
+// OPEN, which decides, as every request does, whether the interrupt ends
+// it (see opContext).
+func (n *node) holdOpenAfterClose(ctx context.Context, cred rpc.Cred) *openState {
+	for {
+		n.mu.Lock()
+		done := n.closing[cred.UID]
+		if n.opens[cred.UID] != nil || done == nil || ctx.Err() != nil {
+			defer n.mu.Unlock()
+			return n.holdOpenLocked(cred)
+		}
+		n.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+	}
 }
 
 func (st *openState) close(ctx context.Context) error {
