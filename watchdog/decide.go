@@ -146,6 +146,22 @@ func (t *Trouble) end(now time.Time) Decision {
 	return d
 }
 
+// probeDue reports whether a mount last probed at last (zero: never) and
+// mounted at mounted is due for a probe every interval. A mount younger
+// than newMountQuiet (or interval, if shorter) is not probed yet: its mount
+// command has just checked it, and a statfs holds the mount busy while it
+// runs, so probing at once made a prompt umount(8) fail with "target is
+// busy" now and then (the tests that mount and unmount within a second).
+func probeDue(now, last, mounted time.Time, interval time.Duration) bool {
+	if last.IsZero() {
+		return mounted.IsZero() || now.Sub(mounted) >= min(interval, newMountQuiet)
+	}
+	return now.Sub(last) >= interval
+}
+
+// newMountQuiet is how long a new mount goes unprobed (see probeDue).
+const newMountQuiet = 5 * time.Second
+
 // FUSEState is what the watchdog remembers about a FUSE mount between polls.
 type FUSEState struct {
 	Trouble Trouble
@@ -156,12 +172,13 @@ type FUSEState struct {
 
 // FUSEObservation is one poll of a FUSE mount.
 type FUSEObservation struct {
-	Now      time.Time
-	PID      int
-	Mounted  bool // in the mount table
-	PIDAlive bool // the serving process exists (and is not a zombie)
-	Probe    Probe
-	ProbeErr string
+	Now       time.Time
+	MountTime time.Time // from the state file; zero if unknown
+	PID       int
+	Mounted   bool // in the mount table
+	PIDAlive  bool // the serving process exists (and is not a zombie)
+	Probe     Probe
+	ProbeErr  string
 	// ProbeInFlight: a probe started earlier has not returned yet.
 	ProbeInFlight bool
 }
@@ -169,7 +186,7 @@ type FUSEObservation struct {
 // DecideFUSE decides what to do about a FUSE mount.
 func DecideFUSE(s FUSEState, o FUSEObservation, p Policy) (FUSEState, Decision) {
 	d := Decision{}
-	if o.Mounted && o.PIDAlive && !o.ProbeInFlight && (s.LastProbe.IsZero() || o.Now.Sub(s.LastProbe) >= p.ProbeInterval) {
+	if o.Mounted && o.PIDAlive && !o.ProbeInFlight && probeDue(o.Now, s.LastProbe, o.MountTime, p.ProbeInterval) {
 		s.LastProbe = o.Now
 		d.StartProbe = true
 	}

@@ -31,6 +31,8 @@ func TestDecideFUSE(t *testing.T) {
 		recovered time.Duration
 	}{
 		{"HealthyStartsProbe", FUSEState{}, healthy, ActNone, true, 0},
+		{"NewMountNotProbedYet", FUSEState{}, with(healthy, func(o *FUSEObservation) { o.MountTime = at(-3) }), ActNone, false, 0},
+		{"OlderMountProbedAtOnce", FUSEState{}, with(healthy, func(o *FUSEObservation) { o.MountTime = at(-4) }), ActNone, true, 0},
 		{"ProbeNotDue", FUSEState{LastProbe: at(-3)}, healthy, ActNone, false, 0},
 		{"ProbeDue", FUSEState{LastProbe: at(-4)}, healthy, ActNone, true, 0},
 		{"ProbeInFlightWaits", FUSEState{}, with(healthy, func(o *FUSEObservation) { o.ProbeInFlight = true }), ActNone, false, 0},
@@ -161,6 +163,7 @@ func TestDecideTunnel(t *testing.T) {
 		recovered bool
 	}{
 		{"FirstHealthCheck", TunnelState{}, up, ActNone, true, false},
+		{"NewMountNotCheckedYet", TunnelState{}, with(up, func(o *TunnelObservation) { o.MountTime = at(96) }), ActNone, false, false},
 		{"HealthCheckNotDue", TunnelState{LastCheck: at(50)}, up, ActNone, false, false},
 		{"HealthCheckDue", TunnelState{LastCheck: at(-200)}, up, ActNone, true, false},
 		{"DeadTunnelRestarts", TunnelState{LastCheck: at(50)}, with(up, func(o *TunnelObservation) { o.PIDAlive = false }), ActRestartTunnel, false, false},

@@ -49,7 +49,7 @@ func DecideTunnel(s TunnelState, o TunnelObservation, p Policy) (TunnelState, De
 	}
 	s.Missing, s.UnmountedAt = 0, time.Time{}
 	d := Decision{}
-	if p.HealthCheck && o.PIDAlive && !o.ProbeInFlight && (s.LastCheck.IsZero() || o.Now.Sub(s.LastCheck) >= p.HealthInterval) {
+	if p.HealthCheck && o.PIDAlive && !o.ProbeInFlight && probeDue(o.Now, s.LastCheck, o.MountTime, p.HealthInterval) {
 		s.LastCheck = o.Now
 		d.StartProbe = true
 	}

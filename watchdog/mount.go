@@ -76,7 +76,7 @@ func (m *mount) pollOnce(ctx context.Context) bool {
 func (m *mount) pollFUSE(ctx context.Context, st *fusemount.State, table MountTable) bool {
 	now := m.w.o.Now()
 	res, errStr, inFlight := m.probe.result(now, m.w.policy.ProbeTimeout)
-	obs := FUSEObservation{Now: now, PID: st.PID, Mounted: table.Has(st.MountPoint, ModeFUSE),
+	obs := FUSEObservation{Now: now, MountTime: fromEpoch(st.MountTime), PID: st.PID, Mounted: table.Has(st.MountPoint, ModeFUSE),
 		PIDAlive: m.w.o.Alive(st.PID), Probe: res, ProbeErr: errStr, ProbeInFlight: inFlight}
 	var d Decision
 	m.fuse, d = DecideFUSE(m.fuse, obs, m.w.policy)
