@@ -25,8 +25,8 @@ type fileHandle struct {
 
 	ra readahead // sequential prefetch of this handle's reads
 
-	mu          sync.Mutex      // guards flockOwners
-	flockOwners map[uint64]bool // see noteFlock
+	mu     sync.Mutex            // guards flocks
+	flocks map[uint64]*lockState // flock lock states by FUSE owner; see flockFor
 }
 
 func newFileHandle(n *node, st *openState, cred rpc.Cred) *fileHandle {

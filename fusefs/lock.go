@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/buildbarn/go-xdr/pkg/protocols/nfsv4"
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
@@ -21,11 +23,27 @@ import (
 // LOCKU and LOCKT. The FUSE lock owner (a process's files table for POSIX
 // locks, the open file for flock and OFD locks) becomes the NFS
 // lock-owner, under the open-owner of the handle (RFC 8881 section 9.4).
+//
+// flock locks are the exception: their state belongs to the handle (the
+// open file description), not to the owner value. The kernel lets a flock
+// go with the RELEASE of its file, sent asynchronously after the last
+// close, and may meanwhile hand the freed file's address (the owner
+// value) to a new open of the same file by the same user. Keyed by owner,
+// both would share one NFS lock-owner, and the late RELEASE would unlock
+// the new holder's lock. So each handle's flock state gets an NFS
+// lock-owner of its own (flockFor), freed with FREE_STATEID when the
+// handle is released.
 
 // lockState is one lock-owner's locks on one NFS OPEN. Lock order:
-// openState.mu before lockState.mu.
+// openState.mu before fileHandle.mu before lockState.mu.
 type lockState struct {
 	owner []byte
+
+	// flock marks the state of one handle's flock locks: the handle
+	// reaches it (fileHandle.flocks); st.locks holds it, under key, only
+	// so that unlockAllLocked and reclaim see it. key is guarded by st.mu.
+	flock bool
+	key   uint64
 
 	// mu serializes this owner's LOCK/LOCKU (they advance its seqid)
 	// and guards stateid; held across those RPCs.
@@ -34,7 +52,11 @@ type lockState struct {
 	held    heldRanges         // what this owner holds, to re-take after a server restart
 }
 
-// lockFor returns the lock state of FUSE lock owner on st.
+// flockSeq numbers flock lock states, so that no two handles ever share
+// an NFS lock-owner, however the kernel reuses owner values.
+var flockSeq atomic.Uint64
+
+// lockFor returns the lock state of POSIX (or OFD) lock owner on st.
 func (st *openState) lockFor(owner uint64) *lockState {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -42,11 +64,70 @@ func (st *openState) lockFor(owner uint64) *lockState {
 		st.locks = map[uint64]*lockState{}
 	}
 	ls := st.locks[owner]
+	if ls != nil && ls.flock {
+		// A flock state sits under this key (owner values are
+		// scrambled pointers, any uint64): move it out of the way.
+		st.addFlockLocked(ls)
+		ls = nil
+	}
 	if ls == nil {
 		ls = &lockState{owner: fmt.Appendf(nil, "lock-%d-%x", st.cred.UID, owner)}
 		st.locks[owner] = ls
 	}
 	return ls
+}
+
+// addFlockLocked files flock state ls in st.locks under a free key of
+// its own and returns that key. Caller holds st.mu.
+func (st *openState) addFlockLocked(ls *lockState) uint64 {
+	if st.locks == nil {
+		st.locks = map[uint64]*lockState{}
+	}
+	k := flockSeq.Add(1)
+	for st.locks[k] != nil {
+		k = flockSeq.Add(1)
+	}
+	st.locks[k] = ls
+	ls.key = k
+	return k
+}
+
+// flockFor returns the state of the flock locks that FUSE owner takes
+// through h, with an NFS lock-owner no other handle has.
+func (h *fileHandle) flockFor(owner uint64) *lockState {
+	st := h.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ls := h.flocks[owner]; ls != nil {
+		return ls
+	}
+	ls := &lockState{flock: true}
+	seq := st.addFlockLocked(ls)
+	ls.owner = fmt.Appendf(nil, "flock-%d-%x-%d", st.cred.UID, owner, seq)
+	if h.flocks == nil {
+		h.flocks = map[uint64]*lockState{}
+	}
+	h.flocks[owner] = ls
+	return ls
+}
+
+// lockStateFor is the lock state a Setlk or Setlkw with flags works on.
+func (h *fileHandle) lockStateFor(owner uint64, flags uint32) *lockState {
+	if flags&fuse.FUSE_LK_FLOCK != 0 {
+		return h.flockFor(owner)
+	}
+	return h.st.lockFor(owner)
+}
+
+// dropLock forgets ls once its server state is gone (see unlockFlocks).
+func (st *openState) dropLock(ls *lockState) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.locks[ls.key] == ls {
+		delete(st.locks, ls.key)
+	}
 }
 
 // lockRange converts a kernel lock range (inclusive end, OFFSET_MAX for
@@ -74,11 +155,10 @@ func lockType(typ uint32, block bool) nfsclient.LockType {
 // setlk takes or releases one lock. block asks for the blocking lock
 // types, which tell the server we are polling (for fairness); the wait
 // itself is Setlkw's.
-func (h *fileHandle) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock, block bool) error {
+func (h *fileHandle) setlk(ctx context.Context, ls *lockState, lk *fuse.FileLock, block bool) error {
 	sess := h.n.fsys.sess
 	fh := h.n.getFH()
 	off, length := lockRange(lk)
-	ls := h.st.lockFor(owner)
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if lk.Typ == syscall.F_UNLCK {
@@ -121,8 +201,8 @@ var _ = (fs.FileSetlker)((*fileHandle)(nil))
 
 func (h *fileHandle) Setlk(ctx context.Context, owner uint64, lk *fuse.FileLock, flags uint32) syscall.Errno {
 	ctx = opContext(ctx)
-	h.noteFlock(owner, flags)
-	err := h.setlk(ctx, owner, lk, false)
+	ls := h.lockStateFor(owner, flags)
+	err := h.setlk(ctx, ls, lk, false)
 	var denied *nfsclient.LockDeniedError
 	if flags&fuse.FUSE_LK_FLOCK != 0 {
 		// The kernel lets a flock(2) lock go with the RELEASE of its
@@ -136,7 +216,7 @@ func (h *fileHandle) Setlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 			if !h.n.waitFlockReleases(ctx) && !sleepCtx(ctx, delay) {
 				break
 			}
-			err = h.setlk(ctx, owner, lk, false)
+			err = h.setlk(ctx, ls, lk, false)
 		}
 	}
 	return h.n.errno(ctx, "LOCK", "", err)
@@ -172,28 +252,12 @@ func (n *node) waitFlockReleases(ctx context.Context) bool {
 	return true
 }
 
-// noteFlock remembers the owners of flock(2) locks taken through h. The
-// kernel releases a flock lock with the RELEASE of its file (the
-// FUSE_RELEASE_FLOCK_UNLOCK flag, which go-fuse does not pass on), not
-// with an unlock request, so Release must unlock them itself.
-func (h *fileHandle) noteFlock(owner uint64, flags uint32) {
-	if flags&fuse.FUSE_LK_FLOCK == 0 {
-		return
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.flockOwners == nil {
-		h.flockOwners = map[uint64]bool{}
-	}
-	h.flockOwners[owner] = true
-}
-
 // startRelease marks n as having a Release on its way that will unlock
 // flock locks (see Setlk); call the returned func when they are unlocked.
 // First thing in Release: a lock request that raced with it must see it.
 func (h *fileHandle) startRelease() (done func()) {
 	h.mu.Lock()
-	has := len(h.flockOwners) > 0
+	has := len(h.flocks) > 0
 	h.mu.Unlock()
 	if !has {
 		return func() {}
@@ -202,18 +266,52 @@ func (h *fileHandle) startRelease() (done func()) {
 	return func() { h.n.flockReleases.Add(-1) }
 }
 
-// unlockFlocks releases the flock locks taken through h (see noteFlock).
+// unlockFlocks releases the flock locks taken through h and frees their
+// lock state on the server. The kernel releases a flock lock with the
+// RELEASE of its file (the FUSE_RELEASE_FLOCK_UNLOCK flag, which go-fuse
+// does not pass on), not with an unlock request, so Release must unlock
+// them itself. A state whose unlock or free failed stays in st.locks, for
+// unlockAllLocked before the CLOSE.
 func (h *fileHandle) unlockFlocks(ctx context.Context) {
 	h.mu.Lock()
-	owners := h.flockOwners
-	h.flockOwners = nil
+	flocks := h.flocks
+	h.flocks = nil
 	h.mu.Unlock()
-	for owner := range owners {
+	for _, ls := range flocks {
 		whole := fuse.FileLock{Start: 0, End: math.MaxInt64, Typ: syscall.F_UNLCK}
-		if err := h.setlk(ctx, owner, &whole, false); err != nil {
+		if err := h.setlk(ctx, ls, &whole, false); err != nil {
 			h.n.fsys.log.Debug("flock unlock at release failed", zap.Error(err))
+			continue
+		}
+		if h.freeLock(ctx, ls) {
+			h.st.dropLock(ls)
 		}
 	}
+}
+
+// freeLock frees ls's lock stateid, which holds no locks after the
+// unlock, with FREE_STATEID (RFC 8881 section 18.38): otherwise a file
+// kept open by one process while others flock it again and again would
+// pile up lock-owners on the server until its CLOSE. It reports whether
+// the state may be forgotten: not while the server says locks remain.
+func (h *fileHandle) freeLock(ctx context.Context, ls *lockState) bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.stateid == nil {
+		return true // never granted a lock: nothing on the server
+	}
+	err := h.n.fsys.sess.FreeStateid(ctx, h.cred, *ls.stateid)
+	var nerr *nfsclient.Error
+	if errors.As(err, &nerr) && nerr.Status == nfsv4.NFS4ERR_LOCKS_HELD {
+		h.n.fsys.log.Debug("flock state still holds locks after unlock; kept until close", zap.Error(err))
+		return false
+	}
+	if err != nil {
+		// CLOSE frees it anyway.
+		h.n.fsys.log.Debug("FREE_STATEID of a flock state failed", zap.Error(err))
+	}
+	ls.stateid = nil
+	return true
 }
 
 // unlockAll releases every lock of every owner on st before its CLOSE,
@@ -246,11 +344,11 @@ var _ = (fs.FileSetlkwer)((*fileHandle)(nil))
 // EFS runs no callbacks. The wait ends with EINTR when the caller is
 // interrupted (the kernel cancels ctx).
 func (h *fileHandle) Setlkw(ctx context.Context, owner uint64, lk *fuse.FileLock, flags uint32) syscall.Errno {
-	h.noteFlock(owner, flags)
+	ls := h.lockStateFor(owner, flags)
 	rpcCtx := opContext(ctx)
 	delay := lockPollMin
 	for {
-		err := h.setlk(rpcCtx, owner, lk, true)
+		err := h.setlk(rpcCtx, ls, lk, true)
 		var denied *nfsclient.LockDeniedError
 		if !errors.As(err, &denied) {
 			return h.n.errno(rpcCtx, "LOCK", "", err)

@@ -142,3 +142,19 @@ func (c *Client) TestLock(ctx context.Context, cred rpc.Cred, fh FH, typ LockTyp
 	}
 	return nil, nil
 }
+
+// FreeStateid releases a lock stateid that holds no locks any more (RFC
+// 8881 section 18.38), so a lock-owner that is done with a file does not
+// stay on the server until the file's CLOSE. It fails with
+// NFS4ERR_LOCKS_HELD while the stateid still holds locks. FREE_STATEID
+// names the state alone and needs no current filehandle: no PUTFH.
+func (c *Client) FreeStateid(ctx context.Context, cred rpc.Cred, stateid Stateid) error {
+	res, err := c.compound(ctx, cred, &nfsv4.NfsArgop4_OP_FREE_STATEID{OpfreeStateid: nfsv4.FreeStateid4args{FsaStateid: stateid}})
+	if err != nil {
+		return err
+	}
+	if _, err := resultAt[*nfsv4.NfsResop4_OP_FREE_STATEID](res, 0); err != nil {
+		return err
+	}
+	return nil
+}
