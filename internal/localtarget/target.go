@@ -214,6 +214,15 @@ func (t *Target) dialGanesha(ctx context.Context) (net.Conn, error) {
 // Addr is the TLS front end's host:port.
 func (t *Target) Addr() string { return t.front.ln.Addr().String() }
 
+// GaneshaPID is the process id of the running ganesha (0 if none), for
+// measurements such as the CPU a benchmark costs the server.
+func (t *Target) GaneshaPID() int {
+	if g := t.current.Load(); g != nil && g.cmd.Process != nil {
+		return g.cmd.Process.Pid
+	}
+	return 0
+}
+
 // NFSAddr is ganesha's plain-TCP loopback address (for TLS vs plain benchmarks).
 func (t *Target) NFSAddr() string { return t.nfsAddr }
 
