@@ -69,7 +69,7 @@ func (c *Client) compoundRec(ctx context.Context, cred rpc.Cred, ops []nfsv4.Nfs
 	defer done()
 	c.ops.count(ops)
 	backoff := 10 * time.Millisecond
-	recoveries := 0
+	recoveries, putfhFaults := 0, 0
 	for {
 		epoch := c.recoveries.Load()
 		r := c.compoundOnce(ctx, cred, ops)
@@ -96,6 +96,13 @@ func (c *Client) compoundRec(ctx context.Context, cred rpc.Cred, ops []nfsv4.Nfs
 			// Recovery ran while this request was in flight: its
 			// stateids are translated on the next attempt.
 			continue
+		case errors.As(err, &nerr) && nerr.Status == nfsv4.NFS4ERR_SERVERFAULT && nerr.Op == "PUTFH" && putfhFaults < maxPutfhFaults:
+			// nfs-ganesha answers PUTFH of an object being removed at
+			// that moment with SERVERFAULT rather than STALE. Nothing
+			// after a failed PUTFH ran, so the request may go again;
+			// a moment later the handle is plainly stale (or fine).
+			putfhFaults++
+			fallthrough
 		case errors.As(err, &nerr) && (nerr.Status == nfsv4.NFS4ERR_DELAY || nerr.Status == nfsv4.NFS4ERR_GRACE):
 			t := time.NewTimer(backoff)
 			select {
@@ -110,6 +117,10 @@ func (c *Client) compoundRec(ctx context.Context, cred rpc.Cred, ops []nfsv4.Nfs
 		return r
 	}
 }
+
+// maxPutfhFaults bounds the resends of a request whose PUTFH failed with
+// SERVERFAULT (see compoundRec).
+const maxPutfhFaults = 2
 
 // isStaleState reports statuses a request gets for state from before a
 // server restart.

@@ -24,21 +24,22 @@ import (
 // change that state between calls to play a restart, a lost session or a
 // forgotten client id, and read back what the client sent.
 type fakeServer struct {
-	mu         sync.Mutex
-	slots      uint32 // fore channel slots granted
-	clientID   uint64
-	confirmed  bool   // a session was created for clientID
-	owner      string // server_owner major id
-	sessions   map[[16]byte]bool
-	nextSess   byte
-	opens      map[[12]byte]bool
-	nextOther  uint32
-	reclaiming bool   // restarted: SEQUENCE says RESTART_RECLAIM_NEEDED until RECLAIM_COMPLETE
-	flags      uint32 // further sr_status_flags on every SEQUENCE
-	staleOpens bool   // every OPEN gets STALE_CLIENTID
-	expired    bool   // our lease ran out: SEQUENCE gets EXPIRED until a new session
-	counts     map[string]int
-	seqs       []fakeSeq
+	mu          sync.Mutex
+	slots       uint32 // fore channel slots granted
+	clientID    uint64
+	confirmed   bool   // a session was created for clientID
+	owner       string // server_owner major id
+	sessions    map[[16]byte]bool
+	nextSess    byte
+	opens       map[[12]byte]bool
+	nextOther   uint32
+	reclaiming  bool   // restarted: SEQUENCE says RESTART_RECLAIM_NEEDED until RECLAIM_COMPLETE
+	flags       uint32 // further sr_status_flags on every SEQUENCE
+	staleOpens  bool   // every OPEN gets STALE_CLIENTID
+	expired     bool   // our lease ran out: SEQUENCE gets EXPIRED until a new session
+	putfhFaults int    // this many PUTFHs get SERVERFAULT (ganesha, on an object being removed)
+	counts      map[string]int
+	seqs        []fakeSeq
 	// hold, if set, may return a channel for a request: its reply (worked
 	// out on arrival) is sent only once the channel is closed.
 	hold func(ops []nfsv4.NfsArgop4) <-chan struct{}
@@ -237,6 +238,10 @@ func (f *fakeServer) result(op nfsv4.NfsArgop4, next string) (nfsv4.NfsResop4, n
 	case *nfsv4.NfsArgop4_OP_PUTROOTFH:
 		return &nfsv4.NfsResop4_OP_PUTROOTFH{}, nfsv4.NFS4_OK
 	case *nfsv4.NfsArgop4_OP_PUTFH:
+		if f.putfhFaults > 0 {
+			f.putfhFaults--
+			return &nfsv4.NfsResop4_OP_PUTFH{Opputfh: nfsv4.Putfh4res{Status: nfsv4.NFS4ERR_SERVERFAULT}}, nfsv4.NFS4ERR_SERVERFAULT
+		}
 		return &nfsv4.NfsResop4_OP_PUTFH{}, nfsv4.NFS4_OK
 	case *nfsv4.NfsArgop4_OP_GETFH:
 		return &nfsv4.NfsResop4_OP_GETFH{Opgetfh: &nfsv4.Getfh4res_NFS4_OK{Resok4: nfsv4.Getfh4resok{Object: benchFH}}}, nfsv4.NFS4_OK
@@ -546,5 +551,34 @@ func TestSeqFlagString(t *testing.T) {
 	}
 	if s := seqFlagString(0); s != "" {
 		t.Fatalf("no flags named %q", s)
+	}
+}
+
+// TestPutfhServerFaultResent: a PUTFH answered with SERVERFAULT (nfs-ganesha
+// does that for an object being removed at that moment) is sent again, at
+// most twice; nothing after a failed PUTFH ran, so that is safe for any
+// request. posixtest's OpenSymlinkRace saw EREMOTEIO from it.
+func TestPutfhServerFaultResent(t *testing.T) {
+	const resends = 2 // maxPutfhFaults
+	f := newFakeServer()
+	c := dialFake(t, f, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f.mu.Lock()
+	f.putfhFaults = resends
+	f.mu.Unlock()
+	if _, err := c.Getattr(ctx, rpc.Root, benchFH); err != nil {
+		t.Fatalf("GETATTR after %d PUTFH faults: %v", resends, err)
+	}
+	if got := f.count("PUTFH"); got != resends+1 {
+		t.Errorf("server saw %d PUTFHs, want %d", got, resends+1)
+	}
+	f.mu.Lock()
+	f.putfhFaults = resends + 1
+	f.mu.Unlock()
+	_, err := c.Getattr(ctx, rpc.Root, benchFH)
+	var nerr *Error
+	if !errors.As(err, &nerr) || nerr.Status != nfsv4.NFS4ERR_SERVERFAULT {
+		t.Fatalf("GETATTR after %d faults = %v, want NFS4ERR_SERVERFAULT", resends+1, err)
 	}
 }
