@@ -2,7 +2,6 @@ package fusefs
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,11 +13,8 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/efs-fuse/efs-fuse/internal/localtarget"
-	"github.com/efs-fuse/efs-fuse/internal/testtarget"
 	"github.com/efs-fuse/efs-fuse/nfsclient"
 	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
-	"github.com/efs-fuse/efs-fuse/tunnel"
 )
 
 // lockWatch is the real session, noting which lock stateids LOCKU and
@@ -59,28 +55,9 @@ func newFlockEnv(t *testing.T) *flockEnv {
 	if err := os.WriteFile(filepath.Join(export, "f"), nil, 0o666); err != nil {
 		t.Fatal(err)
 	}
-	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
-	d, err := tunnel.NewDialer(tunnel.Config{Addr: tgt.Addr(), ServerName: tgt.ServerName(), CAFile: tgt.CAFile(), Verify: 2, CheckHostname: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := DialTestSession(t, export)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := nfsclient.Dial(ctx, nfsclient.Config{
-		Dial:    d.DialContext,
-		OwnerID: fmt.Sprintf("efs-fuse-fusefs-test/%s/%d", t.Name(), time.Now().UnixNano()),
-		Logger:  zaptest.NewLogger(t),
-	})
-	if err != nil {
-		t.Fatalf("session bring-up: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := c.Close(ctx); err != nil {
-			t.Errorf("close session: %v", err)
-		}
-	})
 	fh, _, err := c.LookupPath(ctx, rpc.Root, "/f")
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package fusefs_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -11,11 +10,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/efs-fuse/efs-fuse/fusefs"
-	"github.com/efs-fuse/efs-fuse/internal/localtarget"
-	"github.com/efs-fuse/efs-fuse/internal/testtarget"
 	"github.com/efs-fuse/efs-fuse/nfsclient"
 	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
-	"github.com/efs-fuse/efs-fuse/tunnel"
 )
 
 // testFSName is what /proc/mounts must show as the source.
@@ -38,28 +34,9 @@ func mount(t *testing.T, adjust ...func(*fusefs.Options)) *env {
 	if err := os.Chmod(export, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
-	d, err := tunnel.NewDialer(tunnel.Config{Addr: tgt.Addr(), ServerName: tgt.ServerName(), CAFile: tgt.CAFile(), Verify: 2, CheckHostname: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := fusefs.DialTestSession(t, export)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := nfsclient.Dial(ctx, nfsclient.Config{
-		Dial:    d.DialContext,
-		OwnerID: fmt.Sprintf("efs-fuse-fusefs-test/%s/%d", t.Name(), time.Now().UnixNano()),
-		Logger:  zaptest.NewLogger(t),
-	})
-	if err != nil {
-		t.Fatalf("session bring-up: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := c.Close(ctx); err != nil {
-			t.Errorf("close session: %v", err)
-		}
-	})
 	rootFH, rootAttr, err := c.LookupPath(ctx, rpc.Root, "/")
 	if err != nil {
 		t.Fatal(err)
