@@ -156,7 +156,7 @@ func TestFlockOwnerReused(t *testing.T) {
 		t.Fatalf("A's release sent %d LOCKUs for B's lock stateid", bUnlocks)
 	}
 	b.st.mu.Lock()
-	for _, ls := range b.st.locks {
+	for ls := range b.st.allLocks() {
 		if ls == aState {
 			t.Error("A's freed lock state is still kept on the open state")
 		}
@@ -195,7 +195,7 @@ func TestFlockStatesDoNotPileUp(t *testing.T) {
 		}
 	}
 	keep.st.mu.Lock()
-	left := len(keep.st.locks)
+	left := len(keep.st.locks) + len(keep.st.flocks)
 	keep.st.mu.Unlock()
 	if left != 0 {
 		t.Errorf("%d lock states left on the open state after %d flocking handles came and went", left, rounds)
@@ -216,24 +216,27 @@ func TestFlockStatesDoNotPileUp(t *testing.T) {
 	}
 }
 
-// TestFlockKeyTakenByPosixOwner: flock states share st.locks with POSIX
-// owners, whose values can be anything; a POSIX owner equal to a flock
-// state's key gets its own state, and the flock state is still found by
-// its handle and by st.locks (for unlock before CLOSE and reclaim).
-func TestFlockKeyTakenByPosixOwner(t *testing.T) {
+// TestFlockOwnerValueTakenByPosixOwner: a POSIX owner with the same value
+// as a handle's flock owner gets a state of its own, and the flock state is
+// still found by its handle and among the open state's locks (for unlock
+// before CLOSE and reclaim); two handles never share an NFS lock-owner.
+func TestFlockOwnerValueTakenByPosixOwner(t *testing.T) {
 	st := &openState{cred: rpc.Cred{UID: 7}}
 	h := &fileHandle{st: st}
 	fl := h.flockFor(42)
-	key := fl.key
-	posix := st.lockFor(key)
-	if posix == fl || posix.flock {
+	posix := st.lockFor(42)
+	if posix == fl {
 		t.Fatal("the POSIX owner got the flock state")
 	}
 	if h.flockFor(42) != fl {
 		t.Fatal("the handle lost its flock state")
 	}
-	if fl.key == key || st.locks[fl.key] != fl || st.locks[key] != posix {
-		t.Fatalf("st.locks after the move: flock under %d (was %d), %d states", fl.key, key, len(st.locks))
+	found := map[*lockState]bool{}
+	for ls := range st.allLocks() {
+		found[ls] = true
+	}
+	if !found[fl] || !found[posix] || len(found) != 2 {
+		t.Fatalf("the open state's locks: flock %v, POSIX %v, %d states", found[fl], found[posix], len(found))
 	}
 	if h2 := (&fileHandle{st: st}); string(h2.flockFor(42).owner) == string(fl.owner) {
 		t.Fatal("two handles share an NFS lock-owner name")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -39,12 +40,6 @@ import (
 type lockState struct {
 	owner []byte
 
-	// flock marks the state of one handle's flock locks: the handle
-	// reaches it (fileHandle.flocks); st.locks holds it, under key, only
-	// so that unlockAllLocked and reclaim see it. key is guarded by st.mu.
-	flock bool
-	key   uint64
-
 	// mu serializes this owner's LOCK/LOCKU (they advance its seqid)
 	// and guards stateid; held across those RPCs.
 	mu      sync.Mutex
@@ -64,12 +59,6 @@ func (st *openState) lockFor(owner uint64) *lockState {
 		st.locks = map[uint64]*lockState{}
 	}
 	ls := st.locks[owner]
-	if ls != nil && ls.flock {
-		// A flock state sits under this key (owner values are
-		// scrambled pointers, any uint64): move it out of the way.
-		st.addFlockLocked(ls)
-		ls = nil
-	}
 	if ls == nil {
 		ls = &lockState{owner: fmt.Appendf(nil, "lock-%d-%x", st.cred.UID, owner)}
 		st.locks[owner] = ls
@@ -77,23 +66,9 @@ func (st *openState) lockFor(owner uint64) *lockState {
 	return ls
 }
 
-// addFlockLocked files flock state ls in st.locks under a free key of
-// its own and returns that key. Caller holds st.mu.
-func (st *openState) addFlockLocked(ls *lockState) uint64 {
-	if st.locks == nil {
-		st.locks = map[uint64]*lockState{}
-	}
-	k := flockSeq.Add(1)
-	for st.locks[k] != nil {
-		k = flockSeq.Add(1)
-	}
-	st.locks[k] = ls
-	ls.key = k
-	return k
-}
-
 // flockFor returns the state of the flock locks that FUSE owner takes
-// through h, with an NFS lock-owner no other handle has.
+// through h, with an NFS lock-owner no other handle has. st.flocks holds
+// it too, for the unlock before CLOSE and for reclaim.
 func (h *fileHandle) flockFor(owner uint64) *lockState {
 	st := h.st
 	st.mu.Lock()
@@ -103,9 +78,11 @@ func (h *fileHandle) flockFor(owner uint64) *lockState {
 	if ls := h.flocks[owner]; ls != nil {
 		return ls
 	}
-	ls := &lockState{flock: true}
-	seq := st.addFlockLocked(ls)
-	ls.owner = fmt.Appendf(nil, "flock-%d-%x-%d", st.cred.UID, owner, seq)
+	ls := &lockState{owner: fmt.Appendf(nil, "flock-%d-%x-%d", st.cred.UID, owner, flockSeq.Add(1))}
+	if st.flocks == nil {
+		st.flocks = map[*lockState]struct{}{}
+	}
+	st.flocks[ls] = struct{}{}
 	if h.flocks == nil {
 		h.flocks = map[uint64]*lockState{}
 	}
@@ -121,12 +98,28 @@ func (h *fileHandle) lockStateFor(owner uint64, flags uint32) *lockState {
 	return h.st.lockFor(owner)
 }
 
-// dropLock forgets ls once its server state is gone (see unlockFlocks).
-func (st *openState) dropLock(ls *lockState) {
+// dropFlock forgets flock state ls once its server state is gone (see
+// unlockFlocks).
+func (st *openState) dropFlock(ls *lockState) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.locks[ls.key] == ls {
-		delete(st.locks, ls.key)
+	delete(st.flocks, ls)
+}
+
+// allLocks yields every lock state on st, POSIX and flock. Caller holds
+// st.mu.
+func (st *openState) allLocks() iter.Seq[*lockState] {
+	return func(yield func(*lockState) bool) {
+		for _, ls := range st.locks {
+			if !yield(ls) {
+				return
+			}
+		}
+		for ls := range st.flocks {
+			if !yield(ls) {
+				return
+			}
+		}
 	}
 }
 
@@ -270,7 +263,7 @@ func (h *fileHandle) startRelease() (done func()) {
 // lock state on the server. The kernel releases a flock lock with the
 // RELEASE of its file (the FUSE_RELEASE_FLOCK_UNLOCK flag, which go-fuse
 // does not pass on), not with an unlock request, so Release must unlock
-// them itself. A state whose unlock or free failed stays in st.locks, for
+// them itself. A state whose unlock or free failed stays in st.flocks, for
 // unlockAllLocked before the CLOSE.
 func (h *fileHandle) unlockFlocks(ctx context.Context) {
 	h.mu.Lock()
@@ -284,7 +277,7 @@ func (h *fileHandle) unlockFlocks(ctx context.Context) {
 			continue
 		}
 		if h.freeLock(ctx, ls) {
-			h.st.dropLock(ls)
+			h.st.dropFlock(ls)
 		}
 	}
 }
@@ -319,7 +312,7 @@ func (h *fileHandle) freeLock(ctx context.Context, ls *lockState) bool {
 // The kernel normally unlocks first; this covers what it could not tell
 // us. Caller holds st.mu.
 func (st *openState) unlockAllLocked(ctx context.Context) {
-	for _, ls := range st.locks {
+	for ls := range st.allLocks() {
 		ls.mu.Lock()
 		if ls.stateid != nil {
 			if _, err := st.n.fsys.sess.Unlock(ctx, st.cred, st.n.getFH(), *ls.stateid, nfsclient.WriteLock, 0, nfsclient.ToEOF); err != nil {

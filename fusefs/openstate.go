@@ -38,7 +38,8 @@ type openState struct {
 	open    bool
 	stateid nfsclient.Stateid
 	access  uint32
-	locks   map[uint64]*lockState // by FUSE lock owner; dropped at CLOSE
+	locks   map[uint64]*lockState   // POSIX and OFD locks by FUSE lock owner; dropped at CLOSE
+	flocks  map[*lockState]struct{} // flock states of the handles (see flockFor); dropped at CLOSE
 
 	// other is the stateid's "other" field once open: it identifies the
 	// state for I/O (with seqid 0, see ioStateid) and never changes
@@ -219,7 +220,7 @@ func (st *openState) close(ctx context.Context) error {
 	}
 	st.open = false
 	st.unlockAllLocked(ctx)
-	st.locks = nil
+	st.locks, st.flocks = nil, nil
 	fsys := st.n.fsys
 	fsys.mu.Lock()
 	delete(fsys.opens, st)

@@ -42,12 +42,12 @@ func (st *openState) reclaim(ctx context.Context, r *nfsclient.Reclaimer) {
 	st.stateid = sid
 	other := sid.Other
 	st.other.Store(&other)
-	for _, ls := range st.locks {
+	for ls := range st.allLocks() {
 		ls.mu.Lock()
 		ls.reclaim(ctx, r, st, log)
 		ls.mu.Unlock()
 	}
-	log.Info("open file recovered after server restart", zap.Int("lock_owners", len(st.locks)))
+	log.Info("open file recovered after server restart", zap.Int("lock_owners", len(st.locks)+len(st.flocks)))
 }
 
 // reclaim re-takes every range of one lock-owner. Caller holds st.mu and ls.mu.
