@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"errors"
 
 	"go.uber.org/zap"
 
@@ -13,7 +14,8 @@ import (
 // hook, during the server's grace period and before any other request
 // runs. Each NFS OPEN is re-opened with its access, then each lock-owner's
 // ranges are taken again. A file whose state cannot be recovered (removed
-// meanwhile, or a lock someone else took in between) is marked lost: its
+// meanwhile, a lock someone else took in between, or any lock when the
+// server has no grace period for us) is marked lost: its
 // handles fail with EIO, and the log names it; every other file carries on.
 func (s *Server) Reclaim(ctx context.Context, r *nfsclient.Reclaimer) error {
 	for _, st := range s.fsys.liveOpens() {
@@ -46,6 +48,9 @@ func (st *openState) reclaim(ctx context.Context, r *nfsclient.Reclaimer) {
 		ls.mu.Lock()
 		ls.reclaim(ctx, r, st, log)
 		ls.mu.Unlock()
+		if st.lost.Load() {
+			return // logged by lockState.reclaim
+		}
 	}
 	log.Info("open file recovered after server restart", zap.Int("lock_owners", len(st.locks)+len(st.flocks)))
 }
@@ -63,8 +68,11 @@ func (ls *lockState) reclaim(ctx context.Context, r *nfsclient.Reclaimer, st *op
 		sid, err := r.ReclaimLock(ctx, st.cred, st.n.getFH(), a, old)
 		if err != nil {
 			st.lost.Store(true)
-			log.Error("could not re-take a lock after the server restarted; the file's handles now fail with EIO",
-				zap.Uint64("offset", h.start), zap.Uint64("length", h.length()), zap.Error(err))
+			msg := "could not re-take a lock after the server restarted; the file's handles now fail with EIO"
+			if errors.Is(err, nfsclient.ErrLockLost) {
+				msg = "lock lost: the server kept no grace period to reclaim it in, so another client may have held it meanwhile; the file's handles now fail with EIO"
+			}
+			log.Error(msg, zap.Uint64("offset", h.start), zap.Uint64("length", h.length()), zap.Error(err))
 			return
 		}
 		cur = &sid

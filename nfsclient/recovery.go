@@ -106,32 +106,38 @@ func (r *Reclaimer) ReclaimOpen(ctx context.Context, cred rpc.Cred, fh FH, owner
 	return ok.Resok4.Stateid, nil
 }
 
+// ErrLockLost is returned by ReclaimLock when the server has no grace
+// period in which to reclaim a lock (NFS4ERR_NO_GRACE or RECLAIM_BAD: the
+// grace ended first, or our lease expired and the server dropped our
+// state). Another client may have taken the range, written and let go of
+// it meanwhile, so taking it again with an ordinary LOCK would hide that
+// from the application. The lock is lost, as the Linux client treats it
+// (nfs recover_lost_locks=0, its default).
+var ErrLockLost = errors.New("nfsclient: lock lost: the server has no grace period to reclaim it in")
+
 // ReclaimLock re-takes one byte-range lock (a.Type, a.Offset, a.Length)
 // for lock-owner a.Owner: the owner's first lock on the file goes under the
 // reclaimed open stateid (a.OpenStateid), later ones under the lock stateid
-// the first returned (a.LockStateid). It sets reclaim during grace and
-// falls back to an ordinary LOCK when the server has no grace for us; a
-// conflicting lock taken by someone else meanwhile gives LockDeniedError.
-// old is the lock stateid before the restart.
+// the first returned (a.LockStateid). Only a reclaim during the server's
+// grace period can keep a lock: without one the result is ErrLockLost, and
+// a conflicting lock held meanwhile gives LockDeniedError. old is the lock
+// stateid before the restart.
 func (r *Reclaimer) ReclaimLock(ctx context.Context, cred rpc.Cred, fh FH, a LockArgs, old Stateid) (Stateid, error) {
-	lock := func(reclaim bool) ([]nfsv4.NfsResop4, error) {
-		var locker nfsv4.Locker4
-		if a.LockStateid != nil {
-			locker = &nfsv4.Locker4_FALSE{LockOwner: nfsv4.ExistLockOwner4{LockStateid: *a.LockStateid}}
-		} else {
-			locker = &nfsv4.Locker4_TRUE{OpenOwner: nfsv4.OpenToLockOwner4{
-				OpenStateid: a.OpenStateid,
-				LockOwner:   nfsv4.StateOwner4{Clientid: r.s.clientID, Owner: a.Owner},
-			}}
-		}
-		return r.c.compoundOn(ctx, r.conn, r.s, cred, putFH(fh), &nfsv4.NfsArgop4_OP_LOCK{Oplock: nfsv4.Lock4args{
-			Locktype: a.Type, Reclaim: reclaim, Offset: a.Offset, Length: a.Length, Locker: locker,
-		}})
+	var locker nfsv4.Locker4
+	if a.LockStateid != nil {
+		locker = &nfsv4.Locker4_FALSE{LockOwner: nfsv4.ExistLockOwner4{LockStateid: *a.LockStateid}}
+	} else {
+		locker = &nfsv4.Locker4_TRUE{OpenOwner: nfsv4.OpenToLockOwner4{
+			OpenStateid: a.OpenStateid,
+			LockOwner:   nfsv4.StateOwner4{Clientid: r.s.clientID, Owner: a.Owner},
+		}}
 	}
-	res, err := lock(true)
+	res, err := r.c.compoundOn(ctx, r.conn, r.s, cred, putFH(fh), &nfsv4.NfsArgop4_OP_LOCK{Oplock: nfsv4.Lock4args{
+		Locktype: a.Type, Reclaim: true, Offset: a.Offset, Length: a.Length, Locker: locker,
+	}})
 	var nerr *Error
 	if errors.As(err, &nerr) && (nerr.Status == nfsv4.NFS4ERR_NO_GRACE || nerr.Status == nfsv4.NFS4ERR_RECLAIM_BAD) {
-		res, err = lock(false)
+		return Stateid{}, fmt.Errorf("reclaim lock: %w (%w)", ErrLockLost, err)
 	}
 	if err != nil {
 		if d, ok := lockDenied(res, err); ok {

@@ -93,3 +93,86 @@ func TestUnrecoverableStateEIO(t *testing.T) {
 		t.Fatalf("new file after the restart: %v", err)
 	}
 }
+
+// TestGracelessRestartLosesLocks: a server that comes back without a grace
+// period (here a graceless ganesha; on EFS, a grace period that ended
+// before we got back, or a lease that expired) cannot tell us whether
+// someone else held our lock meanwhile. The locked file's handles fail
+// with EIO rather than take the lock again behind the application's back,
+// as the Linux client does by default; an open file without locks is
+// simply re-opened and carries on.
+func TestGracelessRestartLosesLocks(t *testing.T) {
+	export := t.TempDir()
+	if err := os.Chmod(export, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
+	m := startBinMount(t, tgt)
+	var files [2]*os.File
+	for i, name := range []string{"locked", "unlocked"} {
+		f, err := os.OpenFile(filepath.Join(m.mnt, name), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString("before;"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		files[i] = f
+	}
+	locked, unlocked := files[0], files[1]
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0, Start: 0, Len: 100}
+	if err := syscall.FcntlFlock(locked.Fd(), syscall.F_SETLK, &lk); err != nil {
+		t.Fatalf("lock: %v", err)
+	}
+	if err := tgt.RestartGanesha(context.Background(), localtarget.RestartOptions{Kill: true}); err != nil {
+		t.Fatalf("restart ganesha: %v", err)
+	}
+	// Recovery logs what became of /locked: lost, or (wrongly) recovered.
+	var line string
+	for deadline := time.Now().Add(time.Minute); line == ""; time.Sleep(100 * time.Millisecond) {
+		for _, l := range strings.Split(m.log(t), "\n") {
+			if strings.Contains(l, `"/locked"`) && (strings.Contains(l, "lock lost") || strings.Contains(l, "recovered")) {
+				line = l
+			}
+		}
+		if line == "" && time.Now().After(deadline) {
+			t.Fatalf("recovery logged nothing about /locked a minute after the restart:\n%s", m.log(t))
+		}
+	}
+	t.Logf("log: %s", line)
+	if !strings.Contains(line, "lock lost") {
+		t.Errorf("the lock was taken again without a grace period: %s", line)
+	}
+	if _, err := locked.WriteAt([]byte("after"), 7); !errors.Is(err, syscall.EIO) {
+		t.Errorf("write under the lost lock: %v, want EIO", err)
+	}
+	if _, err := unlocked.WriteAt([]byte("after"), 7); err != nil {
+		t.Fatalf("write to the file without locks after the restart: %v", err)
+	}
+	if err := unlocked.Close(); err != nil {
+		t.Fatalf("close of the file without locks: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(export, "unlocked")); err != nil || string(b) != "before;after" {
+		t.Fatalf("the file without locks on the server: %q, %v; want %q", b, err, "before;after")
+	}
+	// Closing the lost handle ends the loss: the file opens and locks
+	// again (a new open state; the server holds no lock of ours now).
+	if err := locked.Close(); err != nil && !errors.Is(err, syscall.EIO) {
+		t.Fatalf("close of the handle that lost its lock: %v", err)
+	}
+	again, err := os.OpenFile(filepath.Join(m.mnt, "locked"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("reopen the file that lost its lock: %v", err)
+	}
+	defer again.Close()
+	if err := syscall.FcntlFlock(again.Fd(), syscall.F_SETLK, &lk); err != nil {
+		t.Fatalf("lock again after reopening: %v", err)
+	}
+	if _, err := again.WriteAt([]byte("after"), 7); err != nil {
+		t.Fatalf("write after reopening and locking again: %v", err)
+	}
+}
