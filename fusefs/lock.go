@@ -315,7 +315,9 @@ func (st *openState) unlockAllLocked(ctx context.Context) {
 	for ls := range st.allLocks() {
 		ls.mu.Lock()
 		if ls.stateid != nil {
-			if _, err := st.n.fsys.sess.Unlock(ctx, st.cred, st.n.getFH(), *ls.stateid, nfsclient.WriteLock, 0, nfsclient.ToEOF); err != nil {
+			if _, err := st.n.fsys.sess.Unlock(ctx, st.cred, st.n.getFH(), *ls.stateid, nfsclient.WriteLock, 0, nfsclient.ToEOF); nfsclient.Revoked(err) {
+				st.n.fsys.freeRevoked(ctx, st.cred, *ls.stateid, err)
+			} else if err != nil {
 				st.n.fsys.log.Debug("unlock before close failed", zap.Error(err))
 			}
 		}

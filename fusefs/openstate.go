@@ -226,9 +226,24 @@ func (st *openState) close(ctx context.Context) error {
 	delete(fsys.opens, st)
 	fsys.mu.Unlock()
 	if err := fsys.sess.CloseState(ctx, st.cred, st.n.getFH(), st.stateid); err != nil {
+		if nfsclient.Revoked(err) {
+			// Nothing left to close: let the server forget it (freeRevoked).
+			fsys.freeRevoked(ctx, st.cred, st.stateid, err)
+			return nil
+		}
 		return fmt.Errorf("CLOSE: %w", err)
 	}
 	return nil
+}
+
+// freeRevoked frees a stateid the server revoked (err said so), so that
+// the server can drop it and stop flagging revoked state in every
+// SEQUENCE reply. Best effort: the state is gone either way.
+func (fsys *filesystem) freeRevoked(ctx context.Context, cred rpc.Cred, sid nfsclient.Stateid, err error) {
+	fsys.log.Info("server revoked a stateid; freeing it", zap.Error(err))
+	if ferr := fsys.sess.FreeStateid(ctx, cred, sid); ferr != nil {
+		fsys.log.Debug("FREE_STATEID of a revoked stateid failed", zap.Error(ferr))
+	}
 }
 
 // commitAll COMMITs the unstable writes of every open file (Unmount's

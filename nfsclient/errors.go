@@ -200,3 +200,21 @@ func ErrnoOf(err error) syscall.Errno {
 	}
 	return syscall.EIO
 }
+
+// Revoked reports whether err says the stateid it was sent with has been
+// revoked by the server (ADMIN_REVOKED, DELEG_REVOKED, or EXPIRED: the
+// lease ran out and the server took this state away while keeping our
+// client ID). The server keeps a revoked stateid, and keeps setting the
+// *_STATE_REVOKED flags in SEQUENCE, until the client frees it with
+// FREE_STATEID (RFC 8881 section 8.2.4).
+func Revoked(err error) bool {
+	var nfsErr *Error
+	if !errors.As(err, &nfsErr) {
+		return false
+	}
+	switch nfsErr.Status {
+	case nfsv4.NFS4ERR_ADMIN_REVOKED, nfsv4.NFS4ERR_DELEG_REVOKED, nfsv4.NFS4ERR_EXPIRED:
+		return true
+	}
+	return false
+}

@@ -160,3 +160,22 @@ func TestErrnoOf(t *testing.T) {
 		}
 	}
 }
+
+func TestRevoked(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&Error{Op: "CLOSE", Status: nfsv4.NFS4ERR_ADMIN_REVOKED}, true},
+		{fmt.Errorf("CLOSE: %w", &Error{Op: "CLOSE", Status: nfsv4.NFS4ERR_EXPIRED}), true},
+		{&Error{Op: "LOCKU", Status: nfsv4.NFS4ERR_DELEG_REVOKED}, true},
+		{&Error{Op: "CLOSE", Status: nfsv4.NFS4ERR_BAD_STATEID}, false},
+		{&Error{Op: "CLOSE", Status: nfsv4.NFS4ERR_OLD_STATEID}, false},
+		{errors.New("connection reset"), false},
+		{nil, false},
+	} {
+		if got := Revoked(tc.err); got != tc.want {
+			t.Errorf("Revoked(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
