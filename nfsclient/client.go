@@ -60,6 +60,11 @@ type Config struct {
 	Timeout time.Duration
 	// Heartbeat: see DefaultHeartbeat.
 	Heartbeat time.Duration
+	// Connections is how many connections to bind to the session, 1 to
+	// MaxConnections (the nconnect mount option); 0 means 1. READs and
+	// WRITEs take turns over all of them, everything else goes on the
+	// first (multiconn.go).
+	Connections int
 	// Reclaim is called when the server lost our state (it restarted):
 	// the owner of open files re-opens them and re-takes their locks
 	// through the Reclaimer, during the server's grace period, before
@@ -112,6 +117,9 @@ type Client struct {
 	maxRead  uint32
 	maxWrite uint32
 
+	extras   []atomic.Pointer[extraConn] // Config.Connections-1 extra connections; nil entries are down
+	nextConn atomic.Uint32               // round robin over the primary and extras
+
 	sess     atomic.Pointer[session]
 	stateMap atomic.Pointer[map[[12]byte]Stateid] // old -> reclaimed stateids, from the last recovery
 
@@ -158,13 +166,20 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.Connections == 0 {
+		cfg.Connections = 1
+	}
+	if cfg.Connections < 1 || cfg.Connections > MaxConnections {
+		return nil, fmt.Errorf("nfsclient: %d connections asked for; 1 to %d allowed", cfg.Connections, MaxConnections)
+	}
 	var seed [4]byte
 	_, _ = rand.Read(seed[:])
 	c := &Client{
-		cfg:  cfg,
-		log:  cfg.Logger,
-		prog: rpc.Program{Prog: nfsProgram, Vers: nfsVersion, Machine: cfg.MachineName},
-		xids: rpc.NewXIDs(binary.BigEndian.Uint32(seed[:])),
+		cfg:    cfg,
+		log:    cfg.Logger,
+		prog:   rpc.Program{Prog: nfsProgram, Vers: nfsVersion, Machine: cfg.MachineName},
+		xids:   rpc.NewXIDs(binary.BigEndian.Uint32(seed[:])),
+		extras: make([]atomic.Pointer[extraConn], cfg.Connections-1),
 	}
 	c.base, c.cancelBase = context.WithCancel(context.Background())
 	c.closing = c.base.Done()
@@ -183,6 +198,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	go c.renewLease()
 	go c.heartbeat()
 	c.watchConn(conn)
+	c.startExtras()
 	return c, nil
 }
 
@@ -231,10 +247,13 @@ func (c *Client) Lease() time.Duration { return c.lease }
 
 // Stats describe the client's connection history, for status reports.
 type Stats struct {
-	Connected  bool
-	Reconnects int64  // connections replaced after a loss
-	Recoveries int64  // sessions (or server state) re-established
-	LastError  string // why the last connection ended, if one did
+	Connected bool
+	// Connections is how many connections are bound to the session now
+	// (the primary, if up, and the extras of Config.Connections).
+	Connections int
+	Reconnects  int64  // connections replaced after a loss
+	Recoveries  int64  // sessions (or server state) re-established
+	LastError   string // why the last connection ended, if one did
 	// Revoked names the state-revocation flags the server last reported
 	// in SEQUENCE, e.g. "ADMIN_STATE_REVOKED" (the SEQ4_STATUS_ names
 	// without prefix, joined by "|"), if any.
@@ -246,6 +265,9 @@ func (c *Client) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := Stats{Connected: c.conn != nil, Reconnects: c.reconnects.Load(), Recoveries: c.recoveries.Load()}
+	if c.conn != nil {
+		st.Connections = 1 + c.liveExtras()
+	}
 	if c.lastErr != nil {
 		st.LastError = c.lastErr.Error()
 	}

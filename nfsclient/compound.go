@@ -159,7 +159,8 @@ func (c *Client) compoundOnce(ctx context.Context, cred rpc.Cred, ops []nfsv4.Nf
 		return callResult{err: err}
 	}
 	done := make(chan callResult, 1)
-	if !c.goOwned(func() { c.transmit(s, g, rec, done) }) {
+	spread := len(c.extras) > 0 && spreadable(ops)
+	if !c.goOwned(func() { c.transmit(s, g, rec, spread, done) }) {
 		s.slots.release(g.id, false)
 		rpc.ReleaseCall(rec)
 		return callResult{err: ErrClosed}
@@ -258,11 +259,12 @@ func cacheThis(ops []nfsv4.NfsArgop4) bool {
 }
 
 // transmit sends rec, resending the same bytes on each new connection
-// until a reply comes, and delivers the decoded outcome to done.
-func (c *Client) transmit(s *session, g slotGrant, rec []byte, done chan<- callResult) {
+// until a reply comes, and delivers the decoded outcome to done. A spread
+// request may go on an extra connection (sendConn).
+func (c *Client) transmit(s *session, g slotGrant, rec []byte, spread bool, done chan<- callResult) {
 	defer rpc.ReleaseCall(rec) // sent for the last time
 	for {
-		conn, err := c.waitConn(c.base)
+		conn, err := c.sendConn(spread)
 		if err != nil {
 			s.slots.release(g.id, false)
 			done <- callResult{err: ErrClosed}
@@ -296,7 +298,7 @@ func (c *Client) transmit(s *session, g slotGrant, rec []byte, done chan<- callR
 				case errors.As(err, &nerr) && nerr.Op == "SEQUENCE" && isSessionGone(nerr.Status):
 					// The server dropped the session: reconnecting
 					// finds out why and makes a new one.
-					c.connLost(conn, err)
+					c.sessionTrouble(conn, err)
 					err = errSessionReplaced
 				case errors.As(err, &nerr) && nerr.Status == nfsv4.NFS4ERR_STALE_CLIENTID:
 					// An op (OPEN, LOCK) names a client id the

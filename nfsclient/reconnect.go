@@ -191,6 +191,7 @@ func (c *Client) heartbeat() {
 			return
 		case <-t.C:
 		}
+		c.pingStalledExtras(hb)
 		c.mu.Lock()
 		conn := c.conn
 		c.mu.Unlock()
@@ -216,6 +217,7 @@ func (c *Client) ForceReconnect(reason string) {
 	if conn != nil {
 		c.connLost(conn, fmt.Errorf("%w: %s", rpc.ErrConnClosed, reason))
 	}
+	c.failExtras(errors.New(reason))
 }
 
 // lostClientState reports SEQUENCE (or BIND_CONN_TO_SESSION) statuses

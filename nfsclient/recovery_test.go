@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -22,11 +23,19 @@ import (
 
 // TestReconnectUnderCuts writes and reads 64 MiB while every connection
 // is cut every 200 ms: each in-flight request is resent on the next
-// connection, and the data must come out whole.
+// connection, and the data must come out whole. With three connections
+// the cuts also catch READs and WRITEs on the extra ones, whose keepers
+// bind new connections while the primary reconnects.
 func TestReconnectUnderCuts(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprintf("Connections=%d", n), func(t *testing.T) { testReconnectUnderCuts(t, n) })
+	}
+}
+
+func testReconnectUnderCuts(t *testing.T, conns int) {
 	export := t.TempDir()
 	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
-	c := dialTLS(t, tgt)
+	c := dialTLS(t, tgt, func(cfg *nfsclient.Config) { cfg.Connections = conns })
 	ctx := context.Background()
 	rootFH, _, err := c.LookupPath(ctx, root, "/")
 	if err != nil {
