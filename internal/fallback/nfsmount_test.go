@@ -45,6 +45,7 @@ func TestMountArgs(t *testing.T) {
 				"rsize=65536,nfsvers=4.1,wsize=1048576,hard,timeo=600,retrans=2,noresvport,port=20407"}},
 		{"VersAndResvport", "tls,vers=4.0,resvport", "/", []string{"mount.nfs4", "127.0.0.1:/", "/mnt/efs", "-o",
 			"vers=4.0,resvport,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,port=20407"}},
+		{"NConnectPassedToTheKernel", "tls,nconnect=4", "/", []string{"mount.nfs4", "127.0.0.1:/", "/mnt/efs", "-o", "nconnect=4," + defaults + ",port=20407"}},
 		{"NoTLSMountsTheTarget", "fallback", "/", []string{"mount.nfs4", dns + ":/", "/mnt/efs", "-o", defaults}},
 		{"NoTLSExplicit", "notls,fallback,hard", "/a", []string{"mount.nfs4", dns + ":/a", "/mnt/efs", "-o",
 			"hard,nfsvers=4.1,rsize=1048576,wsize=1048576,timeo=600,retrans=2,noresvport"}},

@@ -72,8 +72,9 @@ func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready f
 	// must reach its open files: the hook looks it up when it runs.
 	var fsrv atomic.Pointer[fusefs.Server]
 	client, err := nfsclient.Dial(cctx, nfsclient.Config{
-		Dial:    dial,
-		Timeout: softTimeout(req.Options.Settings()),
+		Dial:        dial,
+		Timeout:     softTimeout(req.Options.Settings()),
+		Connections: req.Options.Settings().NConnect,
 		Reclaim: func(ctx context.Context, r *nfsclient.Reclaimer) error {
 			if s := fsrv.Load(); s != nil {
 				return s.Reclaim(ctx, r)

@@ -73,13 +73,17 @@ type NFSSettings struct {
 	AcRegMin, AcRegMax, AcDirMin, AcDirMax time.Duration
 	NoSUID, NoDev, NoExec                  bool
 	NetDev, NoAuto, User, Users, NoFail    bool
+	// NConnect is how many connections to the server (nconnect, 1-16):
+	// in FUSE mode TLS connections bound to the one NFS session, READs
+	// and WRITEs spread over them; in port-based mode the kernel's.
+	NConnect int
 }
 
 // Settings returns the typed NFS settings. Parse has checked every integer.
 func (o *Options) Settings() NFSSettings {
 	s := NFSSettings{
 		Version: "4.1", Hard: true, Timeo: 60 * time.Second, Retrans: 2,
-		Rsize: 1048576, Wsize: 1048576,
+		Rsize: 1048576, Wsize: 1048576, NConnect: 1,
 		// Linux NFS client defaults.
 		AcRegMin: 3 * time.Second, AcRegMax: 60 * time.Second,
 		AcDirMin: 30 * time.Second, AcDirMax: 60 * time.Second,
@@ -100,6 +104,8 @@ func (o *Options) Settings() NFSSettings {
 			s.Timeo = time.Duration(n) * 100 * time.Millisecond
 		case "retrans":
 			s.Retrans = n
+		case "nconnect":
+			s.NConnect = n
 		case "rsize":
 			s.Rsize = n
 		case "wsize":
@@ -174,7 +180,7 @@ var interpreted = map[string]bool{
 	"acregmax": true, "acdirmin": true, "acdirmax": true, "nosuid": true,
 	"suid": true, "nodev": true, "dev": true, "noexec": true, "exec": true,
 	"_netdev": true, "noauto": true, "auto": true, "user": true, "nouser": true,
-	"users": true, "nofail": true,
+	"users": true, "nofail": true, "nconnect": true,
 }
 
 // Unrecognized lists the NFS options FUSE mode neither interprets nor
@@ -193,7 +199,10 @@ func (o *Options) Unrecognized() []string {
 
 // intNFS are the NFS options whose value must be a non-negative integer.
 var intNFS = []string{"timeo", "retrans", "rsize", "wsize", "actimeo",
-	"acregmin", "acregmax", "acdirmin", "acdirmax", "port", "minorversion"}
+	"acregmin", "acregmax", "acdirmin", "acdirmax", "port", "minorversion", "nconnect"}
+
+// maxNConnect is the Linux client's bound on nconnect, and ours.
+const maxNConnect = 16
 
 // validateNFS checks the NFS options that FUSE mode interprets; mount.nfs
 // would reject the same values in port-based mode.
@@ -217,6 +226,10 @@ func (o *Options) validateNFS() error {
 		case "minorversion":
 			if opt.Value != "0" && opt.Value != "1" {
 				return usagef(fmt.Sprintf("NFS minor version [%s] is not supported: EFS serves NFS 4.0 and 4.1 (use nfsvers=4.1)", opt.Value))
+			}
+		case "nconnect":
+			if n, _ := strconv.Atoi(opt.Value); n < 1 || n > maxNConnect {
+				return usagef(fmt.Sprintf("nconnect option [%s] must be between 1 and %d", opt.Value, maxNConnect))
 			}
 		case "rsize", "wsize":
 			// The kernel clamps; zero would mean "no data per RPC".

@@ -49,6 +49,9 @@ func TestParseMessages(t *testing.T) {
 		{"CrossAccountWithoutIP", "tls,crossaccount", `The "crossaccount" option requires "mounttargetip=IP", the mount target in this instance's Availability Zone ID: efs-fuse does not look it up through the EFS API`},
 		{"TimeoNotInteger", "timeo=1s", `timeo option [1s] is not an integer`},
 		{"RsizeZero", "rsize=0", `rsize option [0] must be positive`},
+		{"NConnectZero", "nconnect=0", `nconnect option [0] must be between 1 and 16`},
+		{"NConnectTooMany", "nconnect=17", `nconnect option [17] must be between 1 and 16`},
+		{"NConnectNotInteger", "nconnect=four", `nconnect option [four] is not an integer`},
 		{"NFSVersion3", "nfsvers=3", `NFS version [3] is not supported: EFS serves NFS 4.0 and 4.1 (use nfsvers=4.1)`},
 		{"NFSVersion42", "vers=4.2", `NFS version [4.2] is not supported: EFS serves NFS 4.0 and 4.1 (use nfsvers=4.1)`},
 		{"MinorVersion2", "minorversion=2", `NFS minor version [2] is not supported: EFS serves NFS 4.0 and 4.1 (use nfsvers=4.1)`},
@@ -147,7 +150,7 @@ func TestNFSOptions(t *testing.T) {
 }
 
 func TestSettings(t *testing.T) {
-	def := mountopts.NFSSettings{Version: "4.1", Hard: true, Timeo: 60 * time.Second, Retrans: 2, Rsize: 1 << 20, Wsize: 1 << 20,
+	def := mountopts.NFSSettings{Version: "4.1", Hard: true, Timeo: 60 * time.Second, Retrans: 2, Rsize: 1 << 20, Wsize: 1 << 20, NConnect: 1,
 		AcRegMin: 3 * time.Second, AcRegMax: 60 * time.Second, AcDirMin: 30 * time.Second, AcDirMax: 60 * time.Second}
 	tests := []struct {
 		name, opts string
@@ -160,6 +163,7 @@ func TestSettings(t *testing.T) {
 		{"LastWins", "ro,soft,rw,hard", func(*mountopts.NFSSettings) {}},
 		{"RO", "rw,ro", func(s *mountopts.NFSSettings) { s.ReadOnly = true }},
 		{"Sizes", "rsize=4096,wsize=8192", func(s *mountopts.NFSSettings) { s.Rsize, s.Wsize = 4096, 8192 }},
+		{"NConnect", "nconnect=4", func(s *mountopts.NFSSettings) { s.NConnect = 4 }},
 		{"Actimeo", "actimeo=5,acdirmax=7", func(s *mountopts.NFSSettings) {
 			s.AcRegMin, s.AcRegMax, s.AcDirMin, s.AcDirMax = 5*time.Second, 5*time.Second, 5*time.Second, 7*time.Second
 		}},
