@@ -19,6 +19,9 @@ type Report struct {
 	Workloads []Workload   `json:"workloads"`
 	Results   []Result     `json:"results"`
 	Rounds    int          `json:"rounds,omitempty"` // each cell is the median of this many (see Config.Rounds)
+	// NConnect is the connections per NFS session of the fuse and client
+	// paths, when more than one (see Config.NConnect).
+	NConnect int `json:"nconnect,omitempty"`
 }
 
 // HostInfo identifies the machine a run was made on.

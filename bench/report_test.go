@@ -91,6 +91,18 @@ func TestWriteTable(t *testing.T) {
 	if strings.Contains(out, "kernel  ") {
 		t.Error("a skipped path has a column")
 	}
+	if strings.Contains(out, "nconnect") {
+		t.Error("a run with one connection per session mentions nconnect")
+	}
+	r := sampleReport()
+	r.NConnect = 4
+	b.Reset()
+	if err := r.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	if want := "nconnect=4: the fuse and client paths each use 4 connections per NFS session"; !strings.Contains(b.String(), want) {
+		t.Errorf("table of an nconnect=4 run lacks %q", want)
+	}
 }
 
 func TestFormat(t *testing.T) {

@@ -44,6 +44,9 @@ type Config struct {
 	Workloads []string // workload names or prefixes with '*' (default: all)
 	Sizes     Sizes
 	Depth     int // client paths' sequential blocks in flight
+	// NConnect is the connections per NFS session of the fuse and client
+	// paths (the nconnect mount option); default 1.
+	NConnect int
 	// Rounds runs every path this many times, in turn, and reports the
 	// median of each cell: on a shared machine one path's figures would
 	// otherwise carry whatever else ran during its turn.
@@ -86,6 +89,7 @@ func (c Config) withDefaults() Config {
 	if c.Depth <= 0 {
 		c.Depth = DefaultDepth
 	}
+	c.NConnect = max(c.NConnect, 1)
 	c.Rounds = max(c.Rounds, 1)
 	if c.UntarSource == "" {
 		c.UntarSource = DefaultUntarSource
@@ -144,6 +148,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r := &Report{Started: time.Now(), Host: hostInfo(), Target: tgt.describe(), Baseline: paths[0], Workloads: ws}
+	if cfg.NConnect > 1 {
+		r.NConnect = cfg.NConnect
+	}
 	if cfg.Rounds > 1 {
 		r.Rounds = cfg.Rounds
 	}

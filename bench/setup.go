@@ -177,9 +177,10 @@ func (t *target) openClient(ctx context.Context, name, sub string, dialer func()
 	cctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	c, err := nfsclient.Dial(cctx, nfsclient.Config{
-		Dial:    dial,
-		OwnerID: fmt.Sprintf("efs-fuse-bench/%s/%s/%d", host, name, time.Now().UnixNano()),
-		Logger:  t.log.Named(name),
+		Dial:        dial,
+		OwnerID:     fmt.Sprintf("efs-fuse-bench/%s/%s/%d", host, name, time.Now().UnixNano()),
+		Logger:      t.log.Named(name),
+		Connections: t.cfg.NConnect,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("bench: %s path: connect to %s: %w", name, t.addr, err)
@@ -241,7 +242,7 @@ func (t *target) mountRequest(mnt string) (*mountopts.MountRequest, error) {
 	if labels := strings.Split(t.serverName, "."); len(labels) >= 3 && strings.HasPrefix(labels[0], "fs-") {
 		fsID, region = labels[0], labels[2]
 	}
-	optStr := "tls,region=" + region
+	optStr := fmt.Sprintf("tls,region=%s,nconnect=%d", region, t.cfg.NConnect)
 	if t.caFile != "" {
 		optStr += ",cafile=" + t.caFile
 	}

@@ -80,6 +80,9 @@ func writeAligned(out io.Writer, rows [][]string, align string) {
 // table stays narrow, and nothing that qualifies a figure is lost.
 func (r *Report) writeFootnotes(out io.Writer) {
 	var lines []string
+	if r.NConnect > 1 {
+		lines = append(lines, fmt.Sprintf("nconnect=%d: the fuse and client paths each use %d connections per NFS session", r.NConnect, r.NConnect))
+	}
 	for _, p := range r.Paths {
 		if p.Skipped != "" {
 			lines = append(lines, fmt.Sprintf("path %s skipped: %s", p.Name, p.Skipped))

@@ -86,6 +86,7 @@ func newBenchCmd() *cobra.Command {
 	f.IntVar(&o.cfg.Sizes.Entries, "entries", d.Entries, "entries of the listed directory")
 	f.DurationVar(&o.cfg.Sizes.Duration, "duration", d.Duration, "length of each time-bounded workload (random reads and writes)")
 	f.IntVar(&o.cfg.Depth, "depth", bench.DefaultDepth, "1 MiB blocks the client paths keep in flight in sequential workloads")
+	f.IntVar(&o.cfg.NConnect, "nconnect", 1, "connections per NFS session on the fuse and client paths (the nconnect mount option)")
 	f.IntVar(&o.cfg.Rounds, "rounds", 1, "run every path this many times in turn and report each cell's median (a shared machine's noise)")
 	f.StringVar(&o.cfg.UntarSource, "untar-src", bench.DefaultUntarSource, "directory tarred at start for the untar workload")
 	f.StringVar(&o.cfg.Target, "target", "", "existing mount target HOST:PORT (TLS) instead of a local one")
