@@ -61,6 +61,14 @@ func (c *Client) keepExtra(i int) {
 			if c.base.Err() != nil {
 				return
 			}
+			var nerr *Error
+			if errors.As(err, &nerr) && !isSessionGone(nerr.Status) {
+				// The server answered, and refused: it will not
+				// take more connections for this session.
+				c.log.Warn("server refused an extra connection to the session; going on with fewer",
+					zap.Int("connection", i+2), zap.Error(err))
+				return
+			}
 			if attempt == 1 || attempt%extraLogEvery == 0 {
 				c.log.Warn("extra connection failed; READ and WRITE use the others meanwhile",
 					zap.Int("connection", i+2), zap.Int("attempt", attempt), zap.Error(err))

@@ -38,6 +38,7 @@ type fakeServer struct {
 	staleOpens  bool   // every OPEN gets STALE_CLIENTID
 	expired     bool   // our lease ran out: SEQUENCE gets EXPIRED until a new session
 	putfhFaults int    // this many PUTFHs get SERVERFAULT (ganesha, on an object being removed)
+	refuseBinds bool   // BIND_CONN_TO_SESSION gets NFS4ERR_NOTSUPP (one connection per session)
 	counts      map[string]int
 	seqs        []fakeSeq
 	// hold, if set, may return a channel for a request: its reply (worked
@@ -211,6 +212,10 @@ func (f *fakeServer) result(op nfsv4.NfsArgop4, next string) (nfsv4.NfsResop4, n
 		id := a.OpbindConnToSession.BctsaSessid
 		if !f.sessions[id] {
 			return &nfsv4.NfsResop4_OP_BIND_CONN_TO_SESSION{OpbindConnToSession: &nfsv4.BindConnToSession4res_default{BctsrStatus: nfsv4.NFS4ERR_BADSESSION}}, nfsv4.NFS4ERR_BADSESSION
+		}
+		if f.refuseBinds {
+			f.counts["BIND_CONN_TO_SESSION refused"]++
+			return &nfsv4.NfsResop4_OP_BIND_CONN_TO_SESSION{OpbindConnToSession: &nfsv4.BindConnToSession4res_default{BctsrStatus: nfsv4.NFS4ERR_NOTSUPP}}, nfsv4.NFS4ERR_NOTSUPP
 		}
 		return &nfsv4.NfsResop4_OP_BIND_CONN_TO_SESSION{OpbindConnToSession: &nfsv4.BindConnToSession4res_NFS4_OK{BctsrResok4: nfsv4.BindConnToSession4resok{
 			BctsrSessid: id, BctsrDir: nfsv4.CDFS4_FORE,
