@@ -28,6 +28,7 @@ type MountStatus struct {
 	// Reconnects, Recoveries and LastError are the FUSE-mode NFS session's
 	// (tunnel mode: the kernel client's, which we cannot see).
 	Reconnects    int64      `json:"reconnects"`
+	Connections   int        `json:"connections,omitempty"` // FUSE mode: bound to the session now
 	Recoveries    int64      `json:"recoveries"`
 	LastError     string     `json:"lastError,omitempty"`
 	LastErrorTime *time.Time `json:"lastErrorTime,omitempty"`
@@ -72,6 +73,7 @@ func Collect(entries []Entry, table MountTable, alive func(int) bool) []MountSta
 		if f := e.FUSE; f != nil {
 			s.FSID, s.DNSName = f.FSID, f.DNSName
 			s.Reconnects, s.Recoveries, s.LastError = f.Reconnects, f.Recoveries, f.LastError
+			s.Connections = f.Connections
 			connected = f.Connected
 			if t := fromEpoch(f.LastErrorTime); !t.IsZero() && f.LastError != "" {
 				s.LastErrorTime = &t

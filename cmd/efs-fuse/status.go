@@ -94,6 +94,9 @@ func writeStatus(w io.Writer, st []watchdog.MountStatus, dir string, running boo
 			if s.Port > 0 {
 				mode += ":" + strconv.Itoa(s.Port)
 			}
+			if s.Connections > 1 {
+				mode += " x" + strconv.Itoa(s.Connections) // nconnect
+			}
 			lastErr := "-"
 			if s.LastError != "" {
 				lastErr = oneLine(s.LastError)

@@ -78,7 +78,7 @@ func TestStatus(t *testing.T) {
 	dir := stateDir(h.deps.Euid, h.deps.Getenv)
 	now := float64(time.Now().UnixNano()) / 1e9
 	writeFUSEState(t, dir, fusemount.State{PID: os.Getpid(), MountPoint: "/mnt/good", FSID: "fs-1", DNSName: "fs-1.efs.us-east-1.amazonaws.com",
-		Connected: true, Reconnects: 2, LastError: "connection reset by peer", LastErrorTime: now - 180, MountTime: now - 3600})
+		Connected: true, Connections: 4, Reconnects: 2, LastError: "connection reset by peer", LastErrorTime: now - 180, MountTime: now - 3600})
 	writeFUSEState(t, dir, fusemount.State{PID: 999999999, MountPoint: "/mnt/dead", FSID: "fs-2", DNSName: "fs-2.efs.us-east-1.amazonaws.com",
 		Connected: true, MountTime: now - 60})
 	if err := os.WriteFile(filepath.Join(dir, "fs-3.mnt.bad.fuse"), []byte("{"), 0o600); err != nil {
@@ -98,10 +98,13 @@ func TestStatus(t *testing.T) {
 		return ""
 	}
 	good, dead := find("/mnt/good"), find("/mnt/dead")
-	for _, want := range []string{"fs-1 (fs-1.efs.us-east-1.amazonaws.com)", "fuse", "(alive)", "healthy", " 2 ", "connection reset by peer (3m ago)"} {
+	for _, want := range []string{"fs-1 (fs-1.efs.us-east-1.amazonaws.com)", "fuse x4", "(alive)", "healthy", " 2 ", "connection reset by peer (3m ago)"} {
 		if !strings.Contains(good, want) {
 			t.Errorf("healthy line %q lacks %q", good, want)
 		}
+	}
+	if strings.Contains(dead, " x") {
+		t.Errorf("a mount with one connection shows a count: %q", dead)
 	}
 	for _, want := range []string{"999999999 (dead)", "dead"} {
 		if !strings.Contains(dead, want) {
@@ -123,6 +126,9 @@ func TestStatus(t *testing.T) {
 	states := map[string]string{}
 	for _, m := range js.Mounts {
 		states[m.MountPoint] = m.State
+		if m.MountPoint == "/mnt/good" && m.Connections != 4 {
+			t.Errorf("json connections of /mnt/good: %d, want 4", m.Connections)
+		}
 	}
 	if states["/mnt/good"] != watchdog.StateHealthy || states["/mnt/dead"] != watchdog.StateDead || len(js.Mounts) != 3 {
 		t.Fatalf("json states %v (%d mounts)", states, len(js.Mounts))

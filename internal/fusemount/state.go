@@ -39,6 +39,7 @@ type State struct {
 
 	// Live statistics of the NFS session, refreshed by the serving process.
 	Connected     bool    `json:"connected"`
+	Connections   int     `json:"connections,omitempty"` // bound to the session now (nconnect)
 	Reconnects    int64   `json:"reconnects"`
 	Recoveries    int64   `json:"recoveries"`
 	LastError     string  `json:"last_error,omitempty"`

@@ -95,10 +95,11 @@ func (k *stateKeeper) sample(now time.Time) bool {
 	s := k.sess.Stats()
 	old := k.st
 	k.st.Connected, k.st.Reconnects, k.st.Recoveries, k.st.LastError = s.Connected, s.Reconnects, s.Recoveries, s.LastError
+	k.st.Connections = s.Connections
 	if s.LastError != "" && (s.LastError != old.LastError || s.Reconnects != old.Reconnects) {
 		k.st.LastErrorTime = epoch(now)
 	}
-	return k.st.Connected != old.Connected || k.st.Reconnects != old.Reconnects ||
+	return k.st.Connected != old.Connected || k.st.Connections != old.Connections || k.st.Reconnects != old.Reconnects ||
 		k.st.Recoveries != old.Recoveries || k.st.LastError != old.LastError
 }
 
