@@ -47,7 +47,8 @@ type openState struct {
 	other atomic.Pointer[[12]byte]
 
 	// lost is set when recovery after a server restart could not
-	// re-open this state: its handles then fail with EIO (see reclaim.go).
+	// re-open this state or re-take one of its locks: its handles then
+	// fail with EIO, and it holds nothing on the server (markLostLocked).
 	lost atomic.Bool
 }
 
@@ -111,7 +112,9 @@ func (n *node) holdOpenLocked(cred rpc.Cred) *openState {
 		n.opens = map[uint32]*openState{}
 	}
 	st := n.opens[cred.UID]
-	if st == nil {
+	if st == nil || st.lost.Load() {
+		// A lost state keeps its handles (they fail with EIO) but
+		// nothing else: a new open starts afresh.
 		st = &openState{n: n, cred: cred, owner: nfsclient.OpenOwner(cred)}
 		n.opens[cred.UID] = st
 	}

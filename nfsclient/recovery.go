@@ -106,6 +106,14 @@ func (r *Reclaimer) ReclaimOpen(ctx context.Context, cred rpc.Cred, fh FH, owner
 	return ok.Resok4.Stateid, nil
 }
 
+// CloseState closes a state re-opened during recovery that its owner then
+// gave up (one of its locks was lost), so that the server does not keep
+// it open until the session ends.
+func (r *Reclaimer) CloseState(ctx context.Context, cred rpc.Cred, fh FH, stateid Stateid) error {
+	_, err := r.c.compoundOn(ctx, r.conn, r.s, cred, putFH(fh), &nfsv4.NfsArgop4_OP_CLOSE{Opclose: nfsv4.Close4args{OpenStateid: stateid}})
+	return err
+}
+
 // ErrLockLost is returned by ReclaimLock when the server has no grace
 // period in which to reclaim a lock (NFS4ERR_NO_GRACE or RECLAIM_BAD: the
 // grace ended first, or our lease expired and the server dropped our

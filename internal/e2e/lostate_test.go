@@ -159,20 +159,37 @@ func TestGracelessRestartLosesLocks(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(export, "unlocked")); err != nil || string(b) != "before;after" {
 		t.Fatalf("the file without locks on the server: %q, %v; want %q", b, err, "before;after")
 	}
-	// Closing the lost handle ends the loss: the file opens and locks
-	// again (a new open state; the server holds no lock of ours now).
-	if err := locked.Close(); err != nil && !errors.Is(err, syscall.EIO) {
-		t.Fatalf("close of the handle that lost its lock: %v", err)
-	}
+	// A new open of the file starts afresh, even while the lost handle
+	// is still open: it locks and writes, and the lost handle still fails.
 	again, err := os.OpenFile(filepath.Join(m.mnt, "locked"), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatalf("reopen the file that lost its lock: %v", err)
 	}
 	defer again.Close()
 	if err := syscall.FcntlFlock(again.Fd(), syscall.F_SETLK, &lk); err != nil {
-		t.Fatalf("lock again after reopening: %v", err)
+		t.Fatalf("lock through a new open while the lost handle is open: %v", err)
 	}
-	if _, err := again.WriteAt([]byte("after"), 7); err != nil {
-		t.Fatalf("write after reopening and locking again: %v", err)
+	if _, err := again.WriteAt([]byte("again"), 7); err != nil {
+		t.Fatalf("write through the new open: %v", err)
+	}
+	if err := again.Sync(); err != nil {
+		t.Fatalf("fsync through the new open: %v", err)
+	}
+	if _, err := locked.WriteAt([]byte("after"), 7); !errors.Is(err, syscall.EIO) {
+		t.Errorf("write through the lost handle after a new open: %v, want EIO", err)
+	}
+	if err := locked.Close(); err != nil && !errors.Is(err, syscall.EIO) {
+		t.Fatalf("close of the handle that lost its lock: %v", err)
+	}
+	// Closing the lost handle sends nothing that could end the new open.
+	time.Sleep(200 * time.Millisecond)
+	if _, err := again.WriteAt([]byte("later"), 12); err != nil {
+		t.Fatalf("write through the new open after the lost handle closed: %v", err)
+	}
+	if err := again.Close(); err != nil {
+		t.Fatalf("close of the new open: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(export, "locked")); err != nil || string(b) != "before;againlater" {
+		t.Fatalf("the relocked file on the server: %q, %v; want %q", b, err, "before;againlater")
 	}
 }
