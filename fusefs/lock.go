@@ -193,6 +193,9 @@ func (h *fileHandle) setlk(ctx context.Context, ls *lockState, lk *fuse.FileLock
 var _ = (fs.FileSetlker)((*fileHandle)(nil))
 
 func (h *fileHandle) Setlk(ctx context.Context, owner uint64, lk *fuse.FileLock, flags uint32) syscall.Errno {
+	if e, lost := h.lostLockErrno(lk); lost {
+		return e
+	}
 	ctx = opContext(ctx)
 	ls := h.lockStateFor(owner, flags)
 	err := h.setlk(ctx, ls, lk, false)
@@ -339,6 +342,9 @@ var _ = (fs.FileSetlkwer)((*fileHandle)(nil))
 // EFS runs no callbacks. The wait ends with EINTR when the caller is
 // interrupted (the kernel cancels ctx).
 func (h *fileHandle) Setlkw(ctx context.Context, owner uint64, lk *fuse.FileLock, flags uint32) syscall.Errno {
+	if e, lost := h.lostLockErrno(lk); lost {
+		return e
+	}
 	ls := h.lockStateFor(owner, flags)
 	rpcCtx := opContext(ctx)
 	delay := lockPollMin
@@ -387,4 +393,18 @@ func (h *fileHandle) Getlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 	}
 	out.Pid = 0
 	return 0
+}
+
+// lostLockErrno answers a lock request on a handle whose state was lost
+// (reclaim.go) without asking the server, which holds nothing for it: an
+// unlock succeeds (the kernel unlocks at every close), a lock fails with
+// EIO.
+func (h *fileHandle) lostLockErrno(lk *fuse.FileLock) (syscall.Errno, bool) {
+	if !h.st.lost.Load() {
+		return 0, false
+	}
+	if lk.Typ == syscall.F_UNLCK {
+		return 0, true
+	}
+	return syscall.EIO, true
 }

@@ -150,6 +150,13 @@ func TestGracelessRestartLosesLocks(t *testing.T) {
 	if _, err := locked.WriteAt([]byte("after"), 7); !errors.Is(err, syscall.EIO) {
 		t.Errorf("write under the lost lock: %v, want EIO", err)
 	}
+	if err := syscall.FcntlFlock(locked.Fd(), syscall.F_SETLK, &lk); !errors.Is(err, syscall.EIO) {
+		t.Errorf("lock again through the handle that lost its lock: %v, want EIO", err)
+	}
+	unlk := syscall.Flock_t{Type: syscall.F_UNLCK, Len: 100}
+	if err := syscall.FcntlFlock(locked.Fd(), syscall.F_SETLK, &unlk); err != nil {
+		t.Errorf("unlock through the handle that lost its lock: %v, want success", err)
+	}
 	if _, err := unlocked.WriteAt([]byte("after"), 7); err != nil {
 		t.Fatalf("write to the file without locks after the restart: %v", err)
 	}
