@@ -169,3 +169,62 @@ func TestMultipleConnectionsAfterRestart(t *testing.T) {
 		t.Errorf("%d connections carried requests after the restart, want %d: extras not bound to the new session", used, conns)
 	}
 }
+
+// TestMultipleConnectionsBlackhole: with every connection silent for 4 s
+// (heartbeat 1 s), the heartbeat fails the primary and each extra that has
+// requests pending; WRITEs in flight on any of them are resent once the
+// network is back, the data is whole, and all three connections are bound
+// again.
+func TestMultipleConnectionsBlackhole(t *testing.T) {
+	const conns = 3
+	export := t.TempDir()
+	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
+	c := dialTLS(t, tgt, func(cfg *nfsclient.Config) { cfg.Connections = conns; cfg.Heartbeat = time.Second })
+	ctx := context.Background()
+	for deadline := time.Now().Add(10 * time.Second); c.Stats().Connections < conns; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections bound, want %d", c.Stats().Connections, conns)
+		}
+	}
+	rootFH, _, err := c.LookupPath(ctx, root, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := c.Open(ctx, root, nfsclient.OpenArgs{Dir: rootFH, Name: "silent", Access: nfsclient.ShareBoth, Create: nfsclient.Unchecked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const blocks, size = 12, 1 << 20
+	tgt.Blackhole(4 * time.Second)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range blocks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := bytes.Repeat([]byte{byte(i + 1)}, size)
+			if _, err := c.Write(ctx, root, o.FH, o.Stateid, uint64(i*size), b, nfsclient.FileSync); err != nil {
+				t.Errorf("WRITE %d across the black hole: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d WRITEs across a 4 s black hole took %v; %d reconnects", blocks, time.Since(start), c.Stats().Reconnects)
+	if err := c.CloseState(ctx, root, o.FH, o.Stateid); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(export, "silent"))
+	if err != nil || len(b) != blocks*size {
+		t.Fatalf("the file on the server: %d bytes, %v", len(b), err)
+	}
+	for i := range blocks {
+		if !bytes.Equal(b[i*size:(i+1)*size], bytes.Repeat([]byte{byte(i + 1)}, size)) {
+			t.Fatalf("block %d differs on the server", i)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); c.Stats().Connections < conns; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections bound 30 s after the black hole, want %d", c.Stats().Connections, conns)
+		}
+	}
+}
