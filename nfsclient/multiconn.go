@@ -103,11 +103,10 @@ func (c *Client) dialExtra() (*extraConn, error) {
 	}
 	ctx, cancel := context.WithTimeout(c.base, dialTimeout)
 	defer cancel()
-	nc, err := c.cfg.Dial(ctx)
+	conn, err := c.dialConn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+		return nil, err
 	}
-	conn := rpc.NewConn(nc, rpc.Options{Logger: c.log})
 	s := c.sess.Load()
 	if err := c.bindConn(ctx, conn, s); err != nil {
 		_ = conn.Close()

@@ -27,20 +27,8 @@ func TestMultipleConnections(t *testing.T) {
 	c := dial(t, rd.dial, func(cfg *nfsclient.Config) { cfg.Connections = conns })
 	ctx := context.Background()
 
-	// The extras are bound in the background.
-	for deadline := time.Now().Add(10 * time.Second); c.Stats().Connections < conns; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections bound after 10 s, want %d", c.Stats().Connections, conns)
-		}
-	}
-	rootFH, _, err := c.LookupPath(ctx, root, "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := c.Open(ctx, root, nfsclient.OpenArgs{Dir: rootFH, Name: "spread", Access: nfsclient.ShareBoth, Create: nfsclient.Unchecked})
-	if err != nil {
-		t.Fatal(err)
-	}
+	waitConnections(t, c, conns, "at start")
+	o := createInRoot(t, c, "spread")
 	const blocks, size = 32, 1 << 20
 	var wg sync.WaitGroup
 	for i := range blocks {
@@ -106,15 +94,7 @@ func TestMultipleConnectionsAfterRestart(t *testing.T) {
 	rd := &recordingDialer{base: tlsDialer(t, tgt)}
 	c := dial(t, rd.dial, func(cfg *nfsclient.Config) { cfg.Connections = conns })
 	ctx := context.Background()
-	waitConns := func(what string) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); c.Stats().Connections < conns; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d connections bound after 30 s, want %d", what, c.Stats().Connections, conns)
-			}
-		}
-	}
-	waitConns("at start")
+	waitConnections(t, c, conns, "at start")
 	if err := tgt.RestartGanesha(ctx, localtarget.RestartOptions{Kill: true}); err != nil {
 		t.Fatalf("restart ganesha: %v", err)
 	}
@@ -125,7 +105,7 @@ func TestMultipleConnectionsAfterRestart(t *testing.T) {
 	if c.Stats().Recoveries == 0 {
 		t.Fatal("no session recovery after the restart")
 	}
-	waitConns("after the restart")
+	waitConnections(t, c, conns, "after the restart")
 	rd.mu.Lock()
 	before := len(rd.conns)
 	sent := make([]int, before)
@@ -181,19 +161,8 @@ func TestMultipleConnectionsBlackhole(t *testing.T) {
 	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
 	c := dialTLS(t, tgt, func(cfg *nfsclient.Config) { cfg.Connections = conns; cfg.Heartbeat = time.Second })
 	ctx := context.Background()
-	for deadline := time.Now().Add(10 * time.Second); c.Stats().Connections < conns; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections bound, want %d", c.Stats().Connections, conns)
-		}
-	}
-	rootFH, _, err := c.LookupPath(ctx, root, "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := c.Open(ctx, root, nfsclient.OpenArgs{Dir: rootFH, Name: "silent", Access: nfsclient.ShareBoth, Create: nfsclient.Unchecked})
-	if err != nil {
-		t.Fatal(err)
-	}
+	waitConnections(t, c, conns, "at start")
+	o := createInRoot(t, c, "silent")
 	const blocks, size = 12, 1 << 20
 	tgt.Blackhole(4 * time.Second)
 	start := time.Now()
@@ -222,9 +191,31 @@ func TestMultipleConnectionsBlackhole(t *testing.T) {
 			t.Fatalf("block %d differs on the server", i)
 		}
 	}
-	for deadline := time.Now().Add(30 * time.Second); c.Stats().Connections < conns; time.Sleep(50 * time.Millisecond) {
+	waitConnections(t, c, conns, "after the black hole")
+}
+
+// waitConnections waits until c has n connections bound to its session
+// (the extras are bound in the background).
+func waitConnections(t *testing.T, c *nfsclient.Client, n int, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); c.Stats().Connections < n; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d connections bound 30 s after the black hole, want %d", c.Stats().Connections, conns)
+			t.Fatalf("%s: %d connections bound after 30 s, want %d", what, c.Stats().Connections, n)
 		}
 	}
+}
+
+// createInRoot creates and opens name in the export's root.
+func createInRoot(t *testing.T, c *nfsclient.Client, name string) nfsclient.OpenResult {
+	t.Helper()
+	ctx := context.Background()
+	rootFH, _, err := c.LookupPath(ctx, root, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := c.Open(ctx, root, nfsclient.OpenArgs{Dir: rootFH, Name: name, Access: nfsclient.ShareBoth, Create: nfsclient.Unchecked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }

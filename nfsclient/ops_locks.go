@@ -52,19 +52,23 @@ type LockArgs struct {
 	LockStateid *Stateid
 }
 
+// locker names the lock-owner of a: by its lock stateid once it has one,
+// else by its open stateid and owner name under clientID (zero when
+// rebindOps fills it in, as for every request sent through compound).
+func (a LockArgs) locker(clientID uint64) nfsv4.Locker4 {
+	if a.LockStateid != nil {
+		return &nfsv4.Locker4_FALSE{LockOwner: nfsv4.ExistLockOwner4{LockStateid: *a.LockStateid}}
+	}
+	return &nfsv4.Locker4_TRUE{OpenOwner: nfsv4.OpenToLockOwner4{
+		OpenStateid: a.OpenStateid,
+		LockOwner:   nfsv4.StateOwner4{Clientid: clientID, Owner: a.Owner},
+	}}
+}
+
 // Lock takes a byte-range lock and returns the lock stateid.
 func (c *Client) Lock(ctx context.Context, cred rpc.Cred, fh FH, a LockArgs) (Stateid, error) {
-	var locker nfsv4.Locker4
-	if a.LockStateid != nil {
-		locker = &nfsv4.Locker4_FALSE{LockOwner: nfsv4.ExistLockOwner4{LockStateid: *a.LockStateid}}
-	} else {
-		locker = &nfsv4.Locker4_TRUE{OpenOwner: nfsv4.OpenToLockOwner4{
-			OpenStateid: a.OpenStateid,
-			LockOwner:   nfsv4.StateOwner4{Owner: a.Owner}, // client id set by rebindOps
-		}}
-	}
 	res, err := c.compound(ctx, cred, putFH(fh), &nfsv4.NfsArgop4_OP_LOCK{Oplock: nfsv4.Lock4args{
-		Locktype: a.Type, Reclaim: a.Reclaim, Offset: a.Offset, Length: a.Length, Locker: locker,
+		Locktype: a.Type, Reclaim: a.Reclaim, Offset: a.Offset, Length: a.Length, Locker: a.locker(0),
 	}})
 	if err != nil {
 		if d, ok := lockDenied(res, err); ok {

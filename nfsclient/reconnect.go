@@ -124,16 +124,24 @@ func (c *Client) reconnect() {
 	}
 }
 
+// dialConn opens a new connection to the server (Config.Dial) for RPC.
+func (c *Client) dialConn(ctx context.Context) (*rpc.Conn, error) {
+	nc, err := c.cfg.Dial(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	return rpc.NewConn(nc, rpc.Options{Logger: c.log}), nil
+}
+
 // dialAndBind opens a new connection and ties it to our session, making a
 // new session (and reclaiming state) when the server no longer has it.
 func (c *Client) dialAndBind() (*rpc.Conn, error) {
 	ctx, cancel := context.WithTimeout(c.base, dialTimeout)
 	defer cancel()
-	nc, err := c.cfg.Dial(ctx)
+	conn, err := c.dialConn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+		return nil, err
 	}
-	conn := rpc.NewConn(nc, rpc.Options{Logger: c.log})
 	s := c.sess.Load()
 	if s.recover.Load() {
 		// The session is fine but the server lost our state (see

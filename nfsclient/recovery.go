@@ -131,17 +131,8 @@ var ErrLockLost = errors.New("nfsclient: lock lost: the server has no grace peri
 // a conflicting lock held meanwhile gives LockDeniedError. old is the lock
 // stateid before the restart.
 func (r *Reclaimer) ReclaimLock(ctx context.Context, cred rpc.Cred, fh FH, a LockArgs, old Stateid) (Stateid, error) {
-	var locker nfsv4.Locker4
-	if a.LockStateid != nil {
-		locker = &nfsv4.Locker4_FALSE{LockOwner: nfsv4.ExistLockOwner4{LockStateid: *a.LockStateid}}
-	} else {
-		locker = &nfsv4.Locker4_TRUE{OpenOwner: nfsv4.OpenToLockOwner4{
-			OpenStateid: a.OpenStateid,
-			LockOwner:   nfsv4.StateOwner4{Clientid: r.s.clientID, Owner: a.Owner},
-		}}
-	}
 	res, err := r.c.compoundOn(ctx, r.conn, r.s, cred, putFH(fh), &nfsv4.NfsArgop4_OP_LOCK{Oplock: nfsv4.Lock4args{
-		Locktype: a.Type, Reclaim: true, Offset: a.Offset, Length: a.Length, Locker: locker,
+		Locktype: a.Type, Reclaim: true, Offset: a.Offset, Length: a.Length, Locker: a.locker(r.s.clientID),
 	}})
 	var nerr *Error
 	if errors.As(err, &nerr) && (nerr.Status == nfsv4.NFS4ERR_NO_GRACE || nerr.Status == nfsv4.NFS4ERR_RECLAIM_BAD) {

@@ -29,22 +29,7 @@ func TestUnrecoverableStateEIO(t *testing.T) {
 	}
 	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export }, testtarget.WithGraceSeconds(10))
 	m := startBinMount(t, tgt)
-	var files [2]*os.File
-	for i, name := range []string{"lost", "kept"} {
-		f, err := os.OpenFile(filepath.Join(m.mnt, name), os.O_CREATE|os.O_RDWR, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		// Committed: nothing for the restart's fork/exec to flush.
-		if _, err := f.WriteString("before;"); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			t.Fatal(err)
-		}
-		files[i] = f
-	}
+	files := openWithData(t, m.mnt, "lost", "kept")
 	lost, kept := files[0], files[1]
 	if err := os.Remove(filepath.Join(export, "lost")); err != nil {
 		t.Fatal(err)
@@ -108,21 +93,7 @@ func TestGracelessRestartLosesLocks(t *testing.T) {
 	}
 	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
 	m := startBinMount(t, tgt)
-	var files [2]*os.File
-	for i, name := range []string{"locked", "unlocked"} {
-		f, err := os.OpenFile(filepath.Join(m.mnt, name), os.O_CREATE|os.O_RDWR, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := f.WriteString("before;"); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			t.Fatal(err)
-		}
-		files[i] = f
-	}
+	files := openWithData(t, m.mnt, "locked", "unlocked")
 	locked, unlocked := files[0], files[1]
 	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0, Start: 0, Len: 100}
 	if err := syscall.FcntlFlock(locked.Fd(), syscall.F_SETLK, &lk); err != nil {
@@ -199,4 +170,27 @@ func TestGracelessRestartLosesLocks(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(export, "locked")); err != nil || string(b) != "before;againlater" {
 		t.Fatalf("the relocked file on the server: %q, %v; want %q", b, err, "before;againlater")
 	}
+}
+
+// openWithData creates and opens each name in dir, writes "before;" to it
+// and fsyncs it (committed: nothing for a restart's fork/exec to flush).
+// The files are closed in t.Cleanup.
+func openWithData(t *testing.T, dir string, names ...string) []*os.File {
+	t.Helper()
+	var files []*os.File
+	for _, name := range names {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.Close() })
+		if _, err := f.WriteString("before;"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	return files
 }
