@@ -2,9 +2,11 @@ package fusefs_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,5 +80,187 @@ func TestRevokedStateFreedAtClose(t *testing.T) {
 		if rs.freed[i].Other != rs.closed[i].Other {
 			t.Errorf("freed %x, but the revoked stateid was %x", rs.freed[i].Other, rs.closed[i].Other)
 		}
+	}
+}
+
+// revokingSession is the real session with a switch that makes the server
+// seem to revoke state (ganesha here only ever expires a whole client):
+// once revoke is called, TEST_STATEID answers ADMIN_REVOKED for the open
+// (or lock) stateids handed out so far, and FREE_STATEID of one of them
+// really ends it on ganesha (CLOSE, or LOCKU and FREE_STATEID), as a
+// revocation would have.
+type revokingSession struct {
+	fusefs.Session
+
+	mu      sync.Mutex
+	opens   map[[12]byte]revocable // open stateids handed out
+	locks   map[[12]byte]revocable // lock stateids handed out
+	revoked map[[12]byte]revocable
+	freed   int
+	revokes int // revoke calls
+	reopens int // OPENs of an existing file after a revoke
+}
+
+type revocable struct {
+	cred   rpc.Cred
+	fh     nfsclient.FH
+	isOpen bool
+}
+
+func newRevokingSession(s fusefs.Session) *revokingSession {
+	return &revokingSession{Session: s, opens: map[[12]byte]revocable{}, locks: map[[12]byte]revocable{}, revoked: map[[12]byte]revocable{}}
+}
+
+func (s *revokingSession) Open(ctx context.Context, cred rpc.Cred, a nfsclient.OpenArgs) (nfsclient.OpenResult, error) {
+	res, err := s.Session.Open(ctx, cred, a)
+	if err == nil {
+		s.mu.Lock()
+		s.opens[res.Stateid.Other] = revocable{cred: cred, fh: res.FH, isOpen: true}
+		if a.FH != nil && s.revokes > 0 {
+			s.reopens++
+		}
+		s.mu.Unlock()
+	}
+	return res, err
+}
+
+func (s *revokingSession) Lock(ctx context.Context, cred rpc.Cred, fh nfsclient.FH, a nfsclient.LockArgs) (nfsclient.Stateid, error) {
+	sid, err := s.Session.Lock(ctx, cred, fh, a)
+	if err == nil {
+		s.mu.Lock()
+		s.locks[sid.Other] = revocable{cred: cred, fh: fh}
+		s.mu.Unlock()
+	}
+	return sid, err
+}
+
+// revoke revokes the open stateids (opens) or the lock stateids handed out so far.
+func (s *revokingSession) revoke(opens bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revokes++
+	from := s.locks
+	if opens {
+		from = s.opens
+	}
+	for other, r := range from {
+		s.revoked[other] = r
+	}
+}
+
+func (s *revokingSession) TestStateids(ctx context.Context, cred rpc.Cred, ids []nfsclient.Stateid) ([]error, error) {
+	res, err := s.Session.TestStateids(ctx, cred, ids)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, id := range ids {
+		if _, ok := s.revoked[id.Other]; ok {
+			res[i] = &nfsclient.Error{Op: "TEST_STATEID", Status: nfsv4.NFS4ERR_ADMIN_REVOKED}
+		}
+	}
+	return res, nil
+}
+
+func (s *revokingSession) FreeStateid(ctx context.Context, cred rpc.Cred, id nfsclient.Stateid) error {
+	s.mu.Lock()
+	r, ok := s.revoked[id.Other]
+	delete(s.revoked, id.Other)
+	if ok {
+		s.freed++
+	}
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		return s.Session.FreeStateid(ctx, cred, id)
+	case r.isOpen:
+		return s.Session.CloseState(ctx, r.cred, r.fh, id)
+	default:
+		unlocked, err := s.Session.Unlock(ctx, r.cred, r.fh, id, nfsclient.WriteLock, 0, nfsclient.ToEOF)
+		if err != nil {
+			return err
+		}
+		return s.Session.FreeStateid(ctx, r.cred, unlocked)
+	}
+}
+
+// TestRevokedOpenReopened: an open file whose open the server revoked is
+// found with TEST_STATEID, freed, and opened again; its descriptor goes
+// on writing as if nothing happened.
+func TestRevokedOpenReopened(t *testing.T) {
+	var rs *revokingSession
+	e := mount(t, func(o *fusefs.Options) {
+		rs = newRevokingSession(o.Session)
+		o.Session = rs
+	})
+	f, err := os.OpenFile(filepath.Join(e.mnt, "f"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("before;"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	rs.revoke(true)
+	e.srv.CheckRevoked(context.Background())
+	if _, err := f.WriteAt([]byte("after"), 7); err != nil {
+		t.Fatalf("write after the open was revoked and re-opened: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("close after the open was revoked and re-opened: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(e.export, "f")); err != nil || string(b) != "before;after" {
+		t.Fatalf("the file on the server: %q, %v", b, err)
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.freed != 1 || rs.reopens != 1 {
+		t.Errorf("%d revoked stateids freed and %d re-opens, want 1 and 1", rs.freed, rs.reopens)
+	}
+}
+
+// TestRevokedLockLosesFile: a file whose lock the server revoked is lost,
+// as after a restart without grace: its descriptor fails with EIO, and a
+// new open of the file locks and writes.
+func TestRevokedLockLosesFile(t *testing.T) {
+	var rs *revokingSession
+	e := mount(t, func(o *fusefs.Options) {
+		rs = newRevokingSession(o.Session)
+		o.Session = rs
+	})
+	p := filepath.Join(e.mnt, "locked")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Len: 10}
+	if err := syscall.FcntlFlock(f.Fd(), syscall.F_SETLK, &lk); err != nil {
+		t.Fatal(err)
+	}
+	rs.revoke(false)
+	e.srv.CheckRevoked(context.Background())
+	if _, err := f.WriteAt([]byte("x"), 0); !errors.Is(err, syscall.EIO) {
+		t.Errorf("write under a revoked lock: %v, want EIO", err)
+	}
+	g, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := syscall.FcntlFlock(g.Fd(), syscall.F_SETLK, &lk); err != nil {
+		t.Fatalf("lock through a new open after the revocation: %v", err)
+	}
+	if _, err := g.WriteAt([]byte("new"), 0); err != nil {
+		t.Fatalf("write through the new open: %v", err)
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.freed != 1 {
+		t.Errorf("%d revoked stateids freed, want 1", rs.freed)
 	}
 }

@@ -39,6 +39,7 @@ type Session interface {
 	Unlock(ctx context.Context, cred rpc.Cred, fh nfsclient.FH, lockStateid nfsclient.Stateid, typ nfsclient.LockType, off, length uint64) (nfsclient.Stateid, error)
 	TestLock(ctx context.Context, cred rpc.Cred, fh nfsclient.FH, typ nfsclient.LockType, off, length uint64, owner []byte) (*nfsclient.LockConflict, error)
 	FreeStateid(ctx context.Context, cred rpc.Cred, stateid nfsclient.Stateid) error
+	TestStateids(ctx context.Context, cred rpc.Cred, ids []nfsclient.Stateid) ([]error, error)
 
 	FSAttr(ctx context.Context, cred rpc.Cred, fh nfsclient.FH) (nfsclient.FSAttr, error)
 	MaxRead() uint32

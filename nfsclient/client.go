@@ -70,6 +70,14 @@ type Config struct {
 	// through the Reclaimer, during the server's grace period, before
 	// any other request runs. Nil means nothing to reclaim.
 	Reclaim func(ctx context.Context, r *Reclaimer) error
+	// Revoked is called when SEQUENCE reports state the server revoked
+	// while keeping our session (the *_STATE_REVOKED flags): the owner of
+	// open files finds which of its stateids were revoked (TestStateids),
+	// frees them (FreeStateid) and opens again what it can. It runs in a
+	// goroutine of the client's, never twice at once, and at most every
+	// revokedCheckEvery while the server keeps reporting revoked state.
+	// Nil: requests with revoked stateids just fail (EIO).
+	Revoked func(ctx context.Context)
 	Logger  *zap.Logger
 }
 
@@ -129,6 +137,9 @@ type Client struct {
 	closed      bool          // no new goroutines once set
 	lastErr     error         // why the last connection ended
 	lastRevoked string        // revocation flags last reported (Stats.Revoked)
+
+	revokedCheck     atomic.Bool  // a Config.Revoked call is running
+	lastRevokedCheck atomic.Int64 // unix nanos of the last one's start
 
 	reconnects atomic.Int64
 	ops        opCounts

@@ -41,6 +41,15 @@ func TestFreeStateid(t *testing.T) {
 	if !hasStatus(err, nfsv4.NFS4ERR_BAD_STATEID) {
 		t.Fatalf("LOCK with the freed stateid: %v, want NFS4ERR_BAD_STATEID", err)
 	}
+	// TEST_STATEID agrees: the freed lock stateid is unknown, the open
+	// stateid valid.
+	res, err := c.TestStateids(ctx, root, []nfsclient.Stateid{o.Stateid, lsid})
+	if err != nil {
+		t.Fatalf("TEST_STATEID: %v", err)
+	}
+	if res[0] != nil || !hasStatus(res[1], nfsv4.NFS4ERR_BAD_STATEID) {
+		t.Fatalf("TEST_STATEID of the open and the freed lock stateid: %v, want [nil, NFS4ERR_BAD_STATEID]", res)
+	}
 	// The open state is untouched: a new lock-owner can still lock.
 	if _, err := c.Lock(ctx, root, o.FH, nfsclient.LockArgs{Type: nfsclient.WriteLock, Length: nfsclient.ToEOF, OpenStateid: o.Stateid, Owner: []byte("after-free")}); err != nil {
 		t.Fatalf("LOCK by a new owner after FREE_STATEID: %v", err)

@@ -162,3 +162,34 @@ func (c *Client) FreeStateid(ctx context.Context, cred rpc.Cred, stateid Stateid
 	}
 	return nil
 }
+
+// TestStateids asks the server which of ids are still valid (TEST_STATEID,
+// RFC 8881 section 18.48): the answer has one entry per stateid, nil for a
+// valid one and an *Error naming its status (ADMIN_REVOKED, EXPIRED,
+// BAD_STATEID, ...) for the others. A client that SEQUENCE told of revoked
+// state uses it to find which of its stateids were revoked.
+func (c *Client) TestStateids(ctx context.Context, cred rpc.Cred, ids []Stateid) ([]error, error) {
+	res, err := c.compound(ctx, cred, &nfsv4.NfsArgop4_OP_TEST_STATEID{OptestStateid: nfsv4.TestStateid4args{TsStateids: ids}})
+	if err != nil {
+		return nil, err
+	}
+	r, err := resultAt[*nfsv4.NfsResop4_OP_TEST_STATEID](res, 0)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := okArm[*nfsv4.TestStateid4res_NFS4_OK](r.OptestStateid, "TEST_STATEID")
+	if err != nil {
+		return nil, err
+	}
+	codes := ok.TsrResok4.TsrStatusCodes
+	if len(codes) != len(ids) {
+		return nil, fmt.Errorf("%w: TEST_STATEID answered %d statuses for %d stateids", rpc.ErrGarbledReply, len(codes), len(ids))
+	}
+	out := make([]error, len(ids))
+	for i, st := range codes {
+		if st != nfsv4.NFS4_OK {
+			out[i] = &Error{Op: "TEST_STATEID", Status: st}
+		}
+	}
+	return out, nil
+}

@@ -1,6 +1,7 @@
 package nfsclient
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -12,11 +13,37 @@ import (
 
 // revokedFlags are the SEQUENCE status flags that report state the server
 // took away from us without losing the session (RFC 8881 section 18.46.3).
-// Which stateids are affected the server does not say: requests using them
-// fail (NFS4ERR_ADMIN_REVOKED, NFS4ERR_EXPIRED, ...), which gives EIO on
-// those handles only, as for state a recovery could not reclaim.
+// Which stateids are affected the server does not say: Config.Revoked
+// finds out with TEST_STATEID. Until then requests using them fail
+// (NFS4ERR_ADMIN_REVOKED, NFS4ERR_EXPIRED, ...), which gives EIO on those
+// handles only, as for state a recovery could not reclaim.
 const revokedFlags = nfsv4.SEQ4_STATUS_EXPIRED_ALL_STATE_REVOKED | nfsv4.SEQ4_STATUS_EXPIRED_SOME_STATE_REVOKED |
 	nfsv4.SEQ4_STATUS_ADMIN_STATE_REVOKED | nfsv4.SEQ4_STATUS_RECALLABLE_STATE_REVOKED | nfsv4.SEQ4_STATUS_LEASE_MOVED
+
+// stateRevokedFlags are the revokedFlags that call for Config.Revoked.
+const stateRevokedFlags = revokedFlags &^ nfsv4.SEQ4_STATUS_LEASE_MOVED
+
+// revokedCheckEvery spaces Config.Revoked calls while the server keeps
+// reporting revoked state (it does until every revoked stateid is freed).
+const revokedCheckEvery = 5 * time.Second
+
+// checkRevoked runs Config.Revoked in the background, unless it is
+// running or ran less than revokedCheckEvery ago.
+func (c *Client) checkRevoked() {
+	if c.cfg.Revoked == nil || time.Since(time.Unix(0, c.lastRevokedCheck.Load())) < revokedCheckEvery ||
+		!c.revokedCheck.CompareAndSwap(false, true) {
+		return
+	}
+	c.lastRevokedCheck.Store(time.Now().UnixNano())
+	if !c.goOwned(func() {
+		defer c.revokedCheck.Store(false)
+		ctx, cancel := context.WithTimeout(c.base, time.Minute)
+		defer cancel()
+		c.cfg.Revoked(ctx)
+	}) {
+		c.revokedCheck.Store(false)
+	}
+}
 
 var seqFlagNames = []struct {
 	bit  uint32
@@ -57,6 +84,9 @@ func (c *Client) noteSeqFlags(s *session, flags uint32) {
 	if f == 0 {
 		return
 	}
+	if f&stateRevokedFlags != 0 {
+		c.checkRevoked()
+	}
 	for {
 		seen := s.revoked.Load()
 		if f&^seen == 0 {
@@ -70,9 +100,9 @@ func (c *Client) noteSeqFlags(s *session, flags uint32) {
 	c.mu.Lock()
 	c.lastRevoked = names
 	// Also the last error, which `efs-fuse status` shows with its time.
-	c.lastErr = fmt.Errorf("server revoked state (%s): requests using it fail with EIO", names)
+	c.lastErr = fmt.Errorf("server revoked state (%s)", names)
 	c.mu.Unlock()
-	c.log.Warn("server reports revoked state; requests using it fail with EIO",
+	c.log.Warn("server reports revoked state",
 		zap.String("flags", names), zap.Uint32("sr_status_flags", flags),
 		zap.String("session", fmt.Sprintf("%x", s.id)))
 }

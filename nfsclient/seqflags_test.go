@@ -33,12 +33,13 @@ type fakeServer struct {
 	nextSess    byte
 	opens       map[[12]byte]bool
 	nextOther   uint32
-	reclaiming  bool   // restarted: SEQUENCE says RESTART_RECLAIM_NEEDED until RECLAIM_COMPLETE
-	flags       uint32 // further sr_status_flags on every SEQUENCE
-	staleOpens  bool   // every OPEN gets STALE_CLIENTID
-	expired     bool   // our lease ran out: SEQUENCE gets EXPIRED until a new session
-	putfhFaults int    // this many PUTFHs get SERVERFAULT (ganesha, on an object being removed)
-	refuseBinds bool   // BIND_CONN_TO_SESSION gets NFS4ERR_NOTSUPP (one connection per session)
+	reclaiming  bool              // restarted: SEQUENCE says RESTART_RECLAIM_NEEDED until RECLAIM_COMPLETE
+	flags       uint32            // further sr_status_flags on every SEQUENCE
+	staleOpens  bool              // every OPEN gets STALE_CLIENTID
+	expired     bool              // our lease ran out: SEQUENCE gets EXPIRED until a new session
+	putfhFaults int               // this many PUTFHs get SERVERFAULT (ganesha, on an object being removed)
+	refuseBinds bool              // BIND_CONN_TO_SESSION gets NFS4ERR_NOTSUPP (one connection per session)
+	revoked     map[[12]byte]bool // open stateids revoked: TEST_STATEID says ADMIN_REVOKED until freed
 	counts      map[string]int
 	seqs        []fakeSeq
 	// hold, if set, may return a channel for a request: its reply (worked
@@ -230,6 +231,9 @@ func (f *fakeServer) result(op nfsv4.NfsArgop4, next string) (nfsv4.NfsResop4, n
 		}
 		f.seqs = append(f.seqs, fakeSeq{slot: q.SaSlotid, seqid: q.SaSequenceid, op: next})
 		flags := f.flags
+		if len(f.revoked) > 0 {
+			flags |= nfsv4.SEQ4_STATUS_ADMIN_STATE_REVOKED // until freed
+		}
 		if f.reclaiming {
 			flags |= nfsv4.SEQ4_STATUS_RESTART_RECLAIM_NEEDED
 		}
@@ -268,6 +272,27 @@ func (f *fakeServer) result(op nfsv4.NfsArgop4, next string) (nfsv4.NfsResop4, n
 		}
 		delete(f.opens, sid.Other)
 		return &nfsv4.NfsResop4_OP_CLOSE{Opclose: &nfsv4.Close4res_NFS4_OK{OpenStateid: sid}}, nfsv4.NFS4_OK
+	case *nfsv4.NfsArgop4_OP_TEST_STATEID:
+		var codes []nfsv4.Nfsstat4
+		for _, sid := range a.OptestStateid.TsStateids {
+			switch {
+			case f.revoked[sid.Other]:
+				codes = append(codes, nfsv4.NFS4ERR_ADMIN_REVOKED)
+			case f.opens[sid.Other]:
+				codes = append(codes, nfsv4.NFS4_OK)
+			default:
+				codes = append(codes, nfsv4.NFS4ERR_BAD_STATEID)
+			}
+		}
+		return &nfsv4.NfsResop4_OP_TEST_STATEID{OptestStateid: &nfsv4.TestStateid4res_NFS4_OK{TsrResok4: nfsv4.TestStateid4resok{TsrStatusCodes: codes}}}, nfsv4.NFS4_OK
+	case *nfsv4.NfsArgop4_OP_FREE_STATEID:
+		sid := a.OpfreeStateid.FsaStateid
+		if !f.revoked[sid.Other] {
+			return &nfsv4.NfsResop4_OP_FREE_STATEID{OpfreeStateid: nfsv4.FreeStateid4res{FsrStatus: nfsv4.NFS4ERR_BAD_STATEID}}, nfsv4.NFS4ERR_BAD_STATEID
+		}
+		delete(f.revoked, sid.Other)
+		delete(f.opens, sid.Other)
+		return &nfsv4.NfsResop4_OP_FREE_STATEID{OpfreeStateid: nfsv4.FreeStateid4res{FsrStatus: nfsv4.NFS4_OK}}, nfsv4.NFS4_OK
 	case *nfsv4.NfsArgop4_OP_DESTROY_SESSION:
 		delete(f.sessions, a.OpdestroySession.DsaSessionid)
 		return &nfsv4.NfsResop4_OP_DESTROY_SESSION{}, nfsv4.NFS4_OK
@@ -585,5 +610,89 @@ func TestPutfhServerFaultResent(t *testing.T) {
 	var nerr *Error
 	if !errors.As(err, &nerr) || nerr.Status != nfsv4.NFS4ERR_SERVERFAULT {
 		t.Fatalf("GETATTR after %d faults = %v, want NFS4ERR_SERVERFAULT", resends+1, err)
+	}
+}
+
+// TestRevokedStateChecked: revoked state reported in SEQUENCE calls
+// Config.Revoked (once, however many replies carry the flag within
+// revokedCheckEvery); TestStateids then names the revoked stateid among
+// valid and unknown ones, and once it is freed the server stops flagging.
+func TestRevokedStateChecked(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeServer()
+	var calls atomic.Int32
+	var c *Client
+	ready := make(chan struct{})
+	results := make(chan []error, 1)
+	c = dialFake(t, f, Config{Revoked: func(ctx context.Context) {
+		<-ready
+		calls.Add(1)
+		var ids []Stateid
+		f.mu.Lock()
+		for other := range f.opens {
+			ids = append(ids, Stateid{Other: other})
+		}
+		f.mu.Unlock()
+		ids = append(ids, Stateid{Other: [12]byte{0xff}}) // never granted
+		res, err := c.TestStateids(ctx, rpc.Root, ids)
+		if err != nil {
+			t.Errorf("TEST_STATEID: %v", err)
+		}
+		for i, e := range res {
+			if Revoked(e) {
+				if err := c.FreeStateid(ctx, rpc.Root, ids[i]); err != nil {
+					t.Errorf("FREE_STATEID of the revoked stateid: %v", err)
+				}
+			}
+		}
+		results <- res
+	}})
+	var opens [2]OpenResult
+	for i, name := range []string{"kept", "revoked"} {
+		o, err := c.Open(ctx, rpc.Root, OpenArgs{Dir: benchFH, Name: name, Access: ShareBoth, Create: Unchecked})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opens[i] = o
+	}
+	f.mu.Lock()
+	f.revoked = map[[12]byte]bool{opens[1].Stateid.Other: true}
+	f.mu.Unlock()
+	for range 5 {
+		if err := c.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(ready)
+	res := <-results
+	if len(res) != 3 {
+		t.Fatalf("%d statuses for 3 stateids", len(res))
+	}
+	revoked, valid, bad := 0, 0, 0
+	for _, e := range res {
+		var nerr *Error
+		switch {
+		case e == nil:
+			valid++
+		case Revoked(e):
+			revoked++
+		case errors.As(e, &nerr) && nerr.Status == nfsv4.NFS4ERR_BAD_STATEID:
+			bad++
+		}
+	}
+	if revoked != 1 || valid != 1 || bad != 1 {
+		t.Errorf("TEST_STATEID: %d revoked, %d valid, %d unknown; want 1 each (%v)", revoked, valid, bad, res)
+	}
+	if err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("Config.Revoked called %d times for 5 flagged replies, want 1", n)
+	}
+	f.mu.Lock()
+	left := len(f.revoked)
+	f.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d revoked stateids left on the server after FREE_STATEID", left)
 	}
 }

@@ -81,6 +81,11 @@ func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready f
 			}
 			return nil
 		},
+		Revoked: func(ctx context.Context) {
+			if s := fsrv.Load(); s != nil {
+				s.CheckRevoked(ctx)
+			}
+		},
 		// Stable across restarts of the same mount, distinct between
 		// mounts, so the server drops a crashed predecessor's state.
 		OwnerID: fmt.Sprintf("efs-fuse/%s/%s/%s", host, req.FSID, req.MountPoint),
