@@ -45,6 +45,9 @@ type lockState struct {
 	mu      sync.Mutex
 	stateid *nfsclient.Stateid // nil until the first granted LOCK
 	held    heldRanges         // what this owner holds, to re-take after a server restart
+	// holds says whether held is non-empty, for recovery to read without
+	// mu while a request of this owner is in flight (reclaim.go).
+	holds atomic.Bool
 }
 
 // flockSeq numbers flock lock states, so that no two handles ever share
@@ -169,6 +172,7 @@ func (h *fileHandle) setlk(ctx context.Context, ls *lockState, lk *fuse.FileLock
 		}
 		ls.stateid = &sid
 		ls.held.remove(off, length)
+		ls.holds.Store(len(ls.held) > 0)
 		return nil
 	}
 	args := nfsclient.LockArgs{Type: lockType(lk.Typ, block), Offset: off, Length: length}
@@ -187,6 +191,7 @@ func (h *fileHandle) setlk(ctx context.Context, ls *lockState, lk *fuse.FileLock
 	}
 	ls.stateid = &sid
 	ls.held.add(lockType(lk.Typ, false), off, length)
+	ls.holds.Store(true)
 	return nil
 }
 

@@ -71,6 +71,8 @@ type filesystem struct {
 	mu    sync.Mutex              // guards opens
 	opens map[*openState]struct{} // every live NFS OPEN, for Unmount
 
+	repairs sync.WaitGroup // repairMissed goroutines (reclaim.go), waited for by Unmount and Close
+
 	raBytes atomic.Int64 // bytes held by read-ahead chunks, mount-wide (readahead.go)
 	trim    trimmer      // gives memory back after a burst of I/O (memory.go)
 	wbufs   sync.Pool    // of *wbuf: writes' copies of their data (wbuf.go)
@@ -192,6 +194,7 @@ func (s *Server) Unmount() error {
 		s.fuse.Wait()
 		s.fsys.trim.stop()
 		s.fsys.closeAll(ctx)
+		s.fsys.repairs.Wait()
 		s.unmountErr = flushErr
 	})
 	return s.unmountErr
@@ -207,5 +210,6 @@ func (s *Server) Close() error {
 	s.fsys.trim.stop()
 	err := s.fsys.commitAll(ctx)
 	s.fsys.closeAll(ctx)
+	s.fsys.repairs.Wait()
 	return err
 }

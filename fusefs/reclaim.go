@@ -3,6 +3,7 @@ package fusefs
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -17,19 +18,34 @@ import (
 // meanwhile, a lock someone else took in between, or any lock when the
 // server has no grace period for us) is marked lost: its
 // handles fail with EIO, and the log names it; every other file carries on.
+//
+// Reclaim never waits for a request in flight: one that holds a file's
+// state (an OPEN upgrade, a CLOSE, a LOCK sent before the server went
+// away) is itself waiting for this recovery to end, so waiting for it
+// would hang the mount for good. Such a file is repaired once that
+// request is done (repairMissed).
 func (s *Server) Reclaim(ctx context.Context, r *nfsclient.Reclaimer) error {
 	for _, st := range s.fsys.liveOpens() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		st.reclaim(ctx, r)
+		if !st.mu.TryLock() {
+			old := st.other.Load()
+			s.fsys.repairs.Add(1)
+			go func() {
+				defer s.fsys.repairs.Done()
+				st.repairMissed(old)
+			}()
+			continue
+		}
+		st.reclaimLocked(ctx, r)
+		st.mu.Unlock()
 	}
 	return nil
 }
 
-func (st *openState) reclaim(ctx context.Context, r *nfsclient.Reclaimer) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
+// reclaimLocked re-opens st and re-takes its locks. Caller holds st.mu.
+func (st *openState) reclaimLocked(ctx context.Context, r *nfsclient.Reclaimer) {
 	if !st.open || st.lost.Load() {
 		return
 	}
@@ -45,9 +61,21 @@ func (st *openState) reclaim(ctx context.Context, r *nfsclient.Reclaimer) {
 	other := sid.Other
 	st.other.Store(&other)
 	for ls := range st.allLocks() {
-		ls.mu.Lock()
-		ok := ls.reclaim(ctx, r, st, log)
-		ls.mu.Unlock()
+		ok := true
+		switch {
+		case ls.mu.TryLock():
+			ok = ls.reclaim(ctx, r, st, log)
+			ls.mu.Unlock()
+		case ls.holds.Load():
+			// A LOCK or LOCKU of this owner is in flight, waiting
+			// for the recovery: what the owner holds cannot be
+			// known, so it cannot be re-taken.
+			log.Error("a lock request was in flight while the server lost our locks; the file's handles now fail with EIO")
+			ok = false
+		}
+		// An owner with a request in flight but nothing held has
+		// nothing to re-take: its LOCK goes on under the re-opened
+		// state.
 		if !ok {
 			// The re-opened state is of no use to the handles now:
 			// close it, so that the next open of the file starts a
@@ -100,4 +128,60 @@ func (ls *lockState) reclaim(ctx context.Context, r *nfsclient.Reclaimer, st *op
 	}
 	ls.stateid = cur
 	return true
+}
+
+// repairTimeout bounds the requests of one repairMissed.
+const repairTimeout = time.Minute
+
+// repairMissed brings st up to date after a recovery that found it busy
+// (Reclaim): it waits for the request holding it, then, unless that
+// request closed it or opened it afresh on the new server (its stateid is
+// no longer old), opens it again with CLAIM_FH. Locks cannot be re-taken
+// outside the grace period, so a file that held any is lost, as after a
+// restart without grace.
+func (st *openState) repairMissed(old *[12]byte) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.open || st.lost.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), repairTimeout)
+	defer cancel()
+	n := st.n
+	sess, log := n.fsys.sess, n.fsys.log.With(zap.String("file", "/"+n.Path(nil)))
+	fresh := old == nil || *st.other.Load() != *old
+	for ls := range st.allLocks() {
+		if ls.holds.Load() {
+			if fresh {
+				st.unlockAllLocked(ctx)
+				if err := sess.CloseState(ctx, st.cred, n.getFH(), st.stateid); err != nil {
+					log.Debug("CLOSE of a state given up after a lost lock failed", zap.Error(err))
+				}
+			}
+			st.markLostLocked()
+			log.Error("the server lost our locks while a request on the file was in flight; the file's handles now fail with EIO")
+			return
+		}
+	}
+	if fresh {
+		return
+	}
+	o, err := sess.Open(ctx, st.cred, nfsclient.OpenArgs{FH: n.getFH(), Access: st.access, Owner: st.owner})
+	if err != nil {
+		st.markLostLocked()
+		log.Error("could not recover an open file after the server lost it; its handles now fail with EIO", zap.Error(err))
+		return
+	}
+	st.stateid = o.Stateid
+	other := o.Stateid.Other
+	st.other.Store(&other)
+	for ls := range st.allLocks() {
+		// None holds a lock (checked above); their stateids died with
+		// the server's state, so their next LOCK starts from the open.
+		if ls.mu.TryLock() {
+			ls.stateid = nil
+			ls.mu.Unlock()
+		}
+	}
+	log.Info("open file recovered after the server lost it (it was busy during the recovery)")
 }

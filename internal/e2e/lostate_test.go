@@ -194,3 +194,91 @@ func openWithData(t *testing.T, dir string, names ...string) []*os.File {
 	}
 	return files
 }
+
+// TestRestartWithOpenInFlight: a request that holds a file's open state
+// (here the OPEN that adds read access to a file open for writing) is sent
+// while the server is unreachable, and the server restarts meanwhile. The
+// recovery must not wait for that request, which waits for the recovery:
+// it used to, and the mount hung for good. Now the recovery goes on, the
+// OPEN is answered by the new server, and both descriptors work. If the
+// file held a lock, that lock could not be reclaimed with the rest (the
+// state was busy): the file is lost, as after a restart without grace.
+func TestRestartWithOpenInFlight(t *testing.T) {
+	t.Run("Unlocked", func(t *testing.T) { testRestartWithOpenInFlight(t, false) })
+	t.Run("Locked", func(t *testing.T) { testRestartWithOpenInFlight(t, true) })
+}
+
+func testRestartWithOpenInFlight(t *testing.T, locked bool) {
+	export := t.TempDir()
+	if err := os.Chmod(export, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export }, testtarget.WithGraceSeconds(5))
+	m := startBinMount(t, tgt)
+	p := filepath.Join(m.mnt, "f")
+	w, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.WriteString("before;"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if locked {
+		lk := syscall.Flock_t{Type: syscall.F_WRLCK, Len: 1}
+		if err := syscall.FcntlFlock(w.Fd(), syscall.F_SETLK, &lk); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	tgt.Blackhole(3 * time.Second)
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	reader := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(p) // an OPEN upgrade to read+write, held up by the black hole
+		reader <- opened{f, err}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	if err := tgt.RestartGanesha(context.Background(), localtarget.RestartOptions{Grace: true, Kill: true}); err != nil {
+		t.Fatalf("restart ganesha: %v", err)
+	}
+	var r opened
+	select {
+	case r = <-reader:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("open(2) sent during the outage still blocked 60 s after the restart: the recovery hung\n%s", m.log(t))
+	}
+	if r.err != nil {
+		t.Fatalf("open(2) sent during the outage: %v", r.err)
+	}
+	defer r.f.Close()
+	if locked {
+		// The repair runs once the OPEN is done; it logs what it did.
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(m.log(t), "the server lost our locks while a request on the file was in flight"); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no lost lock logged 30 s after the restart:\n%s", m.log(t))
+			}
+		}
+		if _, err := w.WriteString("after"); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("write through the descriptor whose lock was lost: %v, want EIO", err)
+		}
+		return
+	}
+	if _, err := w.WriteString("after"); err != nil {
+		t.Fatalf("write through the descriptor open before the restart: %v", err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatalf("fsync through the descriptor open before the restart: %v", err)
+	}
+	b := make([]byte, 64)
+	n, err := r.f.ReadAt(b, 0)
+	if string(b[:n]) != "before;after" {
+		t.Fatalf("read through the descriptor opened during the outage: %q, %v", b[:n], err)
+	}
+}
