@@ -3,6 +3,7 @@ package fusefs
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -29,7 +30,7 @@ func (s *Server) Reclaim(ctx context.Context, r *nfsclient.Reclaimer) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !st.mu.TryLock() {
+		if !tryLock(&st.mu) {
 			old := st.other.Load()
 			s.fsys.repairs.Add(1)
 			go func() {
@@ -63,7 +64,7 @@ func (st *openState) reclaimLocked(ctx context.Context, r *nfsclient.Reclaimer) 
 	for ls := range st.allLocks() {
 		ok := true
 		switch {
-		case ls.mu.TryLock():
+		case tryLock(&ls.mu):
 			ok = ls.reclaim(ctx, r, st, log)
 			ls.mu.Unlock()
 		case ls.holds.Load():
@@ -128,6 +129,23 @@ func (ls *lockState) reclaim(ctx context.Context, r *nfsclient.Reclaimer, st *op
 	}
 	ls.stateid = cur
 	return true
+}
+
+// busyWait is how long recovery tries for a file's lock before it takes
+// the file for busy with a request in flight: long enough for the short
+// holds (a map lookup under the lock), far shorter than any round trip.
+const busyWait = 50 * time.Millisecond
+
+// tryLock locks mu unless it stays held for busyWait.
+func tryLock(mu *sync.Mutex) bool {
+	for deadline := time.Now().Add(busyWait); ; time.Sleep(time.Millisecond) {
+		if mu.TryLock() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
 
 // repairTimeout bounds the requests of one repairMissed.
