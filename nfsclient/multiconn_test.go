@@ -21,13 +21,8 @@ import (
 // whole.
 func TestMultipleConnections(t *testing.T) {
 	const conns = 4
-	export := t.TempDir()
-	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
-	rd := &recordingDialer{base: tlsDialer(t, tgt)}
-	c := dial(t, rd.dial, func(cfg *nfsclient.Config) { cfg.Connections = conns })
+	export, _, rd, c := startWithConnections(t, conns)
 	ctx := context.Background()
-
-	waitConnections(t, c, conns, "at start")
 	o := createInRoot(t, c, "spread")
 	const blocks, size = 32, 1 << 20
 	var wg sync.WaitGroup
@@ -89,12 +84,8 @@ func TestMultipleConnections(t *testing.T) {
 // bound to that one (not the old), so WRITEs spread again.
 func TestMultipleConnectionsAfterRestart(t *testing.T) {
 	const conns = 3
-	export := t.TempDir()
-	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
-	rd := &recordingDialer{base: tlsDialer(t, tgt)}
-	c := dial(t, rd.dial, func(cfg *nfsclient.Config) { cfg.Connections = conns })
+	_, tgt, rd, c := startWithConnections(t, conns)
 	ctx := context.Background()
-	waitConnections(t, c, conns, "at start")
 	if err := tgt.RestartGanesha(ctx, localtarget.RestartOptions{Kill: true}); err != nil {
 		t.Fatalf("restart ganesha: %v", err)
 	}
@@ -218,4 +209,16 @@ func createInRoot(t *testing.T, c *nfsclient.Client, name string) nfsclient.Open
 		t.Fatal(err)
 	}
 	return o
+}
+
+// startWithConnections starts a target and a client with conns
+// connections, every connection recorded, and waits for all to be bound.
+func startWithConnections(t *testing.T, conns int) (string, *localtarget.Target, *recordingDialer, *nfsclient.Client) {
+	t.Helper()
+	export := t.TempDir()
+	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
+	rd := &recordingDialer{base: tlsDialer(t, tgt)}
+	c := dial(t, rd.dial, func(cfg *nfsclient.Config) { cfg.Connections = conns })
+	waitConnections(t, c, conns, "at start")
+	return export, tgt, rd, c
 }
