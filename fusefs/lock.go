@@ -405,11 +405,12 @@ func (h *fileHandle) Getlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 // unlock succeeds (the kernel unlocks at every close), a lock fails with
 // EIO.
 func (h *fileHandle) lostLockErrno(lk *fuse.FileLock) (syscall.Errno, bool) {
-	if !h.st.lost.Load() {
+	e := h.lostErrno()
+	if e == 0 {
 		return 0, false
 	}
 	if lk.Typ == syscall.F_UNLCK {
 		return 0, true
 	}
-	return syscall.EIO, true
+	return e, true
 }

@@ -51,7 +51,7 @@ func (st *openState) reclaimLocked(ctx context.Context, r *nfsclient.Reclaimer) 
 		return
 	}
 	n := st.n
-	log := n.fsys.log.With(zap.String("file", "/"+n.Path(nil)))
+	log := st.fileLog()
 	sid, err := r.ReclaimOpen(ctx, st.cred, n.getFH(), st.owner, st.access, st.stateid)
 	if err != nil {
 		st.markLostLocked()
@@ -89,6 +89,37 @@ func (st *openState) reclaimLocked(ctx context.Context, r *nfsclient.Reclaimer) 
 		}
 	}
 	log.Info("open file recovered after server restart", zap.Int("lock_owners", len(st.locks)+len(st.flocks)))
+}
+
+// fileLog is the mount's logger, naming st's file.
+func (st *openState) fileLog() *zap.Logger {
+	return st.n.fsys.log.With(zap.String("file", "/"+st.n.Path(nil)))
+}
+
+// reopenLocked opens st's file again by handle (CLAIM_FH) after the server
+// lost or revoked its open, and installs the new stateid. Caller holds
+// st.mu.
+func (st *openState) reopenLocked(ctx context.Context) error {
+	o, err := st.n.fsys.sess.Open(ctx, st.cred, nfsclient.OpenArgs{FH: st.n.getFH(), Access: st.access, Owner: st.owner})
+	if err != nil {
+		return err
+	}
+	st.n.installLocked(st, o.Stateid, st.access)
+	return nil
+}
+
+// abandonLocked gives st up after it lost a lock outside recovery: when
+// the server still has its open (openOnServer), the locks it still has
+// are released and the open closed, so the next open of the file starts
+// afresh; then markLostLocked. Caller holds st.mu.
+func (st *openState) abandonLocked(ctx context.Context, openOnServer bool) {
+	if openOnServer {
+		st.unlockAllLocked(ctx)
+		if err := st.n.fsys.sess.CloseState(ctx, st.cred, st.n.getFH(), st.stateid); err != nil {
+			st.n.fsys.log.Debug("CLOSE of a state given up after a lost lock failed", zap.Error(err))
+		}
+	}
+	st.markLostLocked()
 }
 
 // markLostLocked gives st up: its handles fail with EIO from now on, it
@@ -165,18 +196,13 @@ func (st *openState) repairMissed(old *[12]byte) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), repairTimeout)
 	defer cancel()
-	n := st.n
-	sess, log := n.fsys.sess, n.fsys.log.With(zap.String("file", "/"+n.Path(nil)))
+	log := st.fileLog()
 	fresh := old == nil || *st.other.Load() != *old
 	for ls := range st.allLocks() {
 		if ls.holds.Load() {
-			if fresh {
-				st.unlockAllLocked(ctx)
-				if err := sess.CloseState(ctx, st.cred, n.getFH(), st.stateid); err != nil {
-					log.Debug("CLOSE of a state given up after a lost lock failed", zap.Error(err))
-				}
-			}
-			st.markLostLocked()
+			// Only a fresh open (made on the new server) holds
+			// anything there to release.
+			st.abandonLocked(ctx, fresh)
 			log.Error("the server lost our locks while a request on the file was in flight; the file's handles now fail with EIO")
 			return
 		}
@@ -184,15 +210,11 @@ func (st *openState) repairMissed(old *[12]byte) {
 	if fresh {
 		return
 	}
-	o, err := sess.Open(ctx, st.cred, nfsclient.OpenArgs{FH: n.getFH(), Access: st.access, Owner: st.owner})
-	if err != nil {
+	if err := st.reopenLocked(ctx); err != nil {
 		st.markLostLocked()
 		log.Error("could not recover an open file after the server lost it; its handles now fail with EIO", zap.Error(err))
 		return
 	}
-	st.stateid = o.Stateid
-	other := o.Stateid.Other
-	st.other.Store(&other)
 	for ls := range st.allLocks() {
 		// None holds a lock (checked above); their stateids died with
 		// the server's state, so their next LOCK starts from the open.

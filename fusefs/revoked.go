@@ -32,8 +32,7 @@ func (st *openState) checkRevoked(ctx context.Context) {
 	if !st.open || st.lost.Load() {
 		return
 	}
-	n := st.n
-	sess, log := n.fsys.sess, n.fsys.log.With(zap.String("file", "/"+n.Path(nil)))
+	sess, log := st.n.fsys.sess, st.fileLog()
 	ids := []nfsclient.Stateid{st.stateid}
 	for ls := range st.allLocks() {
 		ls.mu.Lock()
@@ -49,9 +48,7 @@ func (st *openState) checkRevoked(ctx context.Context) {
 	}
 	for i, e := range res {
 		if nfsclient.Revoked(e) {
-			if err := sess.FreeStateid(ctx, st.cred, ids[i]); err != nil {
-				log.Debug("FREE_STATEID of a revoked stateid failed", zap.Error(err))
-			}
+			st.n.fsys.freeRevoked(ctx, st.cred, ids[i], e)
 		}
 	}
 	openRevoked, lockRevoked := nfsclient.Revoked(res[0]), false
@@ -60,25 +57,15 @@ func (st *openState) checkRevoked(ctx context.Context) {
 	}
 	switch {
 	case lockRevoked:
-		st.unlockAllLocked(ctx) // the locks the server still has for us
-		if !openRevoked {
-			if err := sess.CloseState(ctx, st.cred, n.getFH(), st.stateid); err != nil {
-				log.Debug("CLOSE of a state given up after a revoked lock failed", zap.Error(err))
-			}
-		}
-		st.markLostLocked()
+		st.abandonLocked(ctx, !openRevoked)
 		log.Error("server revoked a lock; the file's handles now fail with EIO", zap.Error(firstRevoked(res[1:])))
 	case openRevoked:
-		o, err := sess.Open(ctx, st.cred, nfsclient.OpenArgs{FH: n.getFH(), Access: st.access, Owner: st.owner})
-		if err != nil {
+		if err := st.reopenLocked(ctx); err != nil {
 			st.markLostLocked()
 			log.Error("server revoked an open file, and opening it again failed; its handles now fail with EIO",
 				zap.NamedError("revoked", res[0]), zap.Error(err))
 			return
 		}
-		st.stateid = o.Stateid
-		other := o.Stateid.Other
-		st.other.Store(&other)
 		log.Warn("server revoked an open file; opened it again", zap.NamedError("revoked", res[0]))
 	}
 }

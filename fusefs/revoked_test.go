@@ -107,8 +107,14 @@ type revocable struct {
 	isOpen bool
 }
 
-func newRevokingSession(s fusefs.Session) *revokingSession {
-	return &revokingSession{Session: s, opens: map[[12]byte]revocable{}, locks: map[[12]byte]revocable{}, revoked: map[[12]byte]revocable{}}
+// mountRevoking mounts a target through a revokingSession.
+func mountRevoking(t *testing.T) (*env, *revokingSession) {
+	var rs *revokingSession
+	e := mount(t, func(o *fusefs.Options) {
+		rs = &revokingSession{Session: o.Session, opens: map[[12]byte]revocable{}, locks: map[[12]byte]revocable{}, revoked: map[[12]byte]revocable{}}
+		o.Session = rs
+	})
+	return e, rs
 }
 
 func (s *revokingSession) Open(ctx context.Context, cred rpc.Cred, a nfsclient.OpenArgs) (nfsclient.OpenResult, error) {
@@ -189,11 +195,7 @@ func (s *revokingSession) FreeStateid(ctx context.Context, cred rpc.Cred, id nfs
 // found with TEST_STATEID, freed, and opened again; its descriptor goes
 // on writing as if nothing happened.
 func TestRevokedOpenReopened(t *testing.T) {
-	var rs *revokingSession
-	e := mount(t, func(o *fusefs.Options) {
-		rs = newRevokingSession(o.Session)
-		o.Session = rs
-	})
+	e, rs := mountRevoking(t)
 	f, err := os.OpenFile(filepath.Join(e.mnt, "f"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -227,11 +229,7 @@ func TestRevokedOpenReopened(t *testing.T) {
 // as after a restart without grace: its descriptor fails with EIO, and a
 // new open of the file locks and writes.
 func TestRevokedLockLosesFile(t *testing.T) {
-	var rs *revokingSession
-	e := mount(t, func(o *fusefs.Options) {
-		rs = newRevokingSession(o.Session)
-		o.Session = rs
-	})
+	e, rs := mountRevoking(t)
 	p := filepath.Join(e.mnt, "locked")
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
