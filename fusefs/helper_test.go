@@ -10,6 +10,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/efs-fuse/efs-fuse/fusefs"
+	"github.com/efs-fuse/efs-fuse/internal/localtarget"
+	"github.com/efs-fuse/efs-fuse/internal/testtarget"
 	"github.com/efs-fuse/efs-fuse/nfsclient"
 	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
 )
@@ -30,11 +32,34 @@ type env struct {
 // t.Cleanup, the mount first.
 func mount(t *testing.T, adjust ...func(*fusefs.Options)) *env {
 	t.Helper()
+	export := newExport(t)
+	return mountSession(t, export, fusefs.DialTestSession(t, export), adjust...)
+}
+
+// mountTwo mounts one target twice, each mount with a session (an NFS
+// client) of its own, as two hosts sharing a file system would.
+func mountTwo(t *testing.T, adjust ...func(*fusefs.Options)) (a, b *env) {
+	t.Helper()
+	export := newExport(t)
+	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
+	a = mountSession(t, export, fusefs.DialTestTarget(t, tgt), adjust...)
+	b = mountSession(t, export, fusefs.DialTestTarget(t, tgt), adjust...)
+	return a, b
+}
+
+// newExport is an export directory every user may write to.
+func newExport(t *testing.T) string {
+	t.Helper()
 	export := t.TempDir()
 	if err := os.Chmod(export, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	c := fusefs.DialTestSession(t, export)
+	return export
+}
+
+// mountSession mounts the export's root through session c.
+func mountSession(t *testing.T, export string, c *nfsclient.Client, adjust ...func(*fusefs.Options)) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	rootFH, rootAttr, err := c.LookupPath(ctx, rpc.Root, "/")

@@ -20,7 +20,13 @@ import (
 // drive fusefs without a kernel mount over the same kind of session.
 func DialTestSession(t *testing.T, export string) *nfsclient.Client {
 	t.Helper()
-	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
+	return DialTestTarget(t, testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export }))
+}
+
+// DialTestTarget returns a new session (a client of its own, as another
+// host would have) to tgt, closed in t.Cleanup.
+func DialTestTarget(t *testing.T, tgt *localtarget.Target) *nfsclient.Client {
+	t.Helper()
 	d, err := tunnel.NewDialer(tunnel.Config{Addr: tgt.Addr(), ServerName: tgt.ServerName(), CAFile: tgt.CAFile(), Verify: 2, CheckHostname: true})
 	if err != nil {
 		t.Fatal(err)
