@@ -220,6 +220,9 @@ func (h *fileHandle) Setlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 			err = h.setlk(ctx, ls, lk, false)
 		}
 	}
+	if err == nil && lk.Typ != syscall.F_UNLCK {
+		h.n.dropCachedData()
+	}
 	return h.n.errno(ctx, "LOCK", "", err)
 }
 
@@ -357,6 +360,9 @@ func (h *fileHandle) Setlkw(ctx context.Context, owner uint64, lk *fuse.FileLock
 		err := h.setlk(rpcCtx, ls, lk, true)
 		var denied *nfsclient.LockDeniedError
 		if !errors.As(err, &denied) {
+			if err == nil && lk.Typ != syscall.F_UNLCK {
+				h.n.dropCachedData()
+			}
 			return h.n.errno(rpcCtx, "LOCK", "", err)
 		}
 		t := time.NewTimer(delay)
