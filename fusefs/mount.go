@@ -28,12 +28,16 @@ type Options struct {
 	// FSName is the source shown in /proc/mounts, e.g. "fs-12345678:/".
 	FSName string
 
-	// AttrTimeout and EntryTimeout are how long the kernel may cache
-	// attributes and names; NegativeTimeout how long it may cache a
-	// missing name. Nil means the defaults 1s, 1s and 0: short, because
-	// other clients change the same files (close-to-open consistency).
-	// The `noac` mount option sets all three to zero.
-	AttrTimeout, EntryTimeout, NegativeTimeout *time.Duration
+	// AttrCache bounds attribute caching (acregmin ... acdirmax). Nil
+	// means AttrTimeout for all four bounds; AttrTimeout nil means 1s:
+	// short, because other clients change the same files.
+	AttrCache   *AttrCache
+	AttrTimeout *time.Duration
+	// EntryTimeout is how long the kernel may cache a name; nil means as
+	// long as its directory's attributes. NegativeTimeout is how long it
+	// may cache a missing name (nil: 0). The `noac` mount option sets
+	// everything to zero.
+	EntryTimeout, NegativeTimeout *time.Duration
 
 	// ReadOnly mounts read-only (the kernel refuses writes).
 	ReadOnly bool
@@ -66,7 +70,11 @@ type filesystem struct {
 	creds   *credentials
 	log     *zap.Logger
 	maxIO   int
-	timeout struct{ attr, entry, negative time.Duration }
+	timeout struct {
+		attr     AttrCache
+		entry    *time.Duration // nil: the directory's attribute timeout
+		negative time.Duration
+	}
 
 	mu    sync.Mutex              // guards opens
 	opens map[*openState]struct{} // every live NFS OPEN, for Unmount
@@ -114,8 +122,11 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 	if fsys.maxIO <= 0 {
 		return nil, errors.New("fusefs: session reports a zero I/O size")
 	}
-	fsys.timeout.attr = duration(o.AttrTimeout, time.Second)
-	fsys.timeout.entry = duration(o.EntryTimeout, time.Second)
+	fsys.timeout.attr = uniformAttrCache(duration(o.AttrTimeout, defaultAttrCacheTime))
+	if o.AttrCache != nil {
+		fsys.timeout.attr = *o.AttrCache
+	}
+	fsys.timeout.entry = o.EntryTimeout
 	fsys.timeout.negative = duration(o.NegativeTimeout, 0)
 
 	root := &node{fsys: fsys, fh: o.RootFH}
@@ -146,16 +157,18 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 	if o.ReadOnly {
 		mopts.Options = append(mopts.Options, "ro")
 	}
-	negative := fsys.timeout.negative
+	// Defaults for replies that set no timeout of their own (nodes set
+	// theirs: attrcache.go).
+	negative, entry, attr := fsys.timeout.negative, duration(fsys.timeout.entry, fsys.timeout.attr.DirMin), fsys.timeout.attr.RegMin
 	fopts := &fs.Options{
 		MountOptions:    mopts,
-		EntryTimeout:    &fsys.timeout.entry,
-		AttrTimeout:     &fsys.timeout.attr,
+		EntryTimeout:    &entry,
+		AttrTimeout:     &attr,
 		NegativeTimeout: &negative,
 		// Permissions come from the server as they are; a mode of 0
 		// is a real mode, not "unset".
 		NullPermissions: true,
-		RootStableAttr:  &fs.StableAttr{Ino: o.RootAttr.FileID},
+		RootStableAttr:  &fs.StableAttr{Ino: o.RootAttr.FileID, Gen: fhGen(o.RootFH)},
 	}
 	srv, err := fs.Mount(mountpoint, root, fopts)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -53,6 +54,8 @@ type node struct {
 	// for fstat of an open file that was removed meanwhile (see Getattr)
 	// and to notice at open that another client resized the file.
 	attr nfsclient.Attr
+	// acTimeo is how long the kernel may cache attr (AttrCache.next).
+	acTimeo time.Duration
 }
 
 // knownSize is the file size in the last attributes seen (0 if none).
@@ -76,7 +79,28 @@ func (n *node) noteAttr(a nfsclient.Attr) (old nfsclient.Attr) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	old, n.attr = n.attr, a
+	n.acTimeo = n.fsys.timeout.attr.next(a.Type, n.acTimeo, old.Change != a.Change)
 	return old
+}
+
+// attrTimeout is how long the kernel may cache the attributes noted last.
+func (n *node) attrTimeout() time.Duration {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.acTimeo
+}
+
+// entryTimeout is how long the kernel may cache a name in directory n:
+// as long as n's attributes (the kernel client revalidates a name when
+// its directory's attributes expire), unless the mount sets it.
+func (n *node) entryTimeout() time.Duration {
+	if e := n.fsys.timeout.entry; e != nil {
+		return *e
+	}
+	if t := n.attrTimeout(); t > 0 {
+		return t
+	}
+	return n.fsys.timeout.attr.DirMin
 }
 
 var _ = (fs.InodeEmbedder)((*node)(nil))
@@ -120,12 +144,16 @@ func (n *node) errno(ctx context.Context, op, name string, err error) syscall.Er
 }
 
 // newChild makes the inode for an object found or created in n and fills
-// out. go-fuse keeps one inode per inode number, so a name that leads to
-// an already known fileid (a hard link) reuses that inode.
+// out. go-fuse keeps one inode per identity (stableAttr: fileid and file
+// handle), so a name that leads to an already known object (a hard link)
+// reuses that inode.
 func (n *node) newChild(ctx context.Context, fh nfsclient.FH, a nfsclient.Attr, out *fuse.EntryOut) *fs.Inode {
 	fillAttr(a, &out.Attr)
-	child := &node{fsys: n.fsys, fh: fh, attr: a}
-	in := n.NewInode(ctx, child, fs.StableAttr{Mode: typeBits(a), Ino: a.FileID})
+	child := &node{fsys: n.fsys, fh: fh}
+	child.noteAttr(a)
+	out.SetAttrTimeout(child.attrTimeout())
+	out.SetEntryTimeout(n.entryTimeout())
+	in := n.NewInode(ctx, child, stableAttr(fh, a))
 	if known, ok := in.Operations().(*node); ok && known != child {
 		known.noteAttr(a) // the kernel now has these
 	}
@@ -173,6 +201,7 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 	}
 	n.noteAttr(a)
 	fillAttr(a, &out.Attr)
+	out.SetTimeout(n.attrTimeout())
 	return 0
 }
 
@@ -216,6 +245,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	}
 	n.noteAttr(a)
 	fillAttr(a, &out.Attr)
+	out.SetTimeout(n.attrTimeout())
 	return 0
 }
 
@@ -358,15 +388,16 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			return nil, 0, n.goneErrno(n.errno(ctx, "GETATTR", "", err))
 		}
 	}
-	resized := n.noteAttr(a).Size != a.Size
+	n.noteAttr(a)
 	h := newFileHandle(n, st, cred)
 	unchanged := n.swapChange(a.Change)
-	if !unchanged && resized {
-		// Another client resized the file. Dropping the kernel's
+	if !unchanged {
+		// The file changed since the last open. Dropping the kernel's
 		// pages (no FOPEN_KEEP_CACHE) is not enough: it would still
-		// read up to the size it cached, and OPEN carries no
-		// attributes to correct it. Invalidate its attributes, so
-		// the next read or stat fetches the size.
+		// read up to the size it cached and answer stat with old
+		// attributes, and OPEN carries none to correct them.
+		// Invalidate its attributes, so the next read or stat fetches
+		// them (close-to-open consistency).
 		_ = n.NotifyContent(-1, 0)
 	}
 	return h, openFlags(flags, unchanged), 0

@@ -208,18 +208,37 @@ func fuseOptions(req *mountopts.MountRequest, s *nfsclient.Client, fh nfsclient.
 		FixedCred:    id.Cred,
 		Logger:       log.Named("fuse"),
 	}
-	// Attribute caching: noac turns it off; an explicit actimeo/acregmin
-	// sets it; otherwise fusefs's short default keeps close-to-open
-	// consistency without a GETATTR per system call.
-	switch {
-	case set.NoAC:
-		zero := time.Duration(0)
-		fo.AttrTimeout, fo.EntryTimeout, fo.NegativeTimeout = &zero, &zero, &zero
-	case req.Options.Has("actimeo") || req.Options.Has("acregmin"):
-		t := set.AcRegMin
-		fo.AttrTimeout, fo.EntryTimeout = &t, &t
-	}
+	fo.AttrCache, fo.EntryTimeout, fo.NegativeTimeout = attrCache(req.Options, set)
 	return fo
+}
+
+// attrCache maps noac, actimeo and acregmin ... acdirmax onto fusefs's
+// attribute cache, with the kernel client's meaning (fusefs.AttrCache).
+// A bound not given keeps fusefs's 1 s default, shorter than the kernel
+// client's; noac caches nothing, names and missing names included.
+func attrCache(o *mountopts.Options, set mountopts.NFSSettings) (ac *fusefs.AttrCache, entry, negative *time.Duration) {
+	if set.NoAC {
+		zero := time.Duration(0)
+		return &fusefs.AttrCache{}, &zero, &zero
+	}
+	c := fusefs.AttrCache{RegMin: time.Second, RegMax: time.Second, DirMin: time.Second, DirMax: time.Second}
+	given := false
+	for _, b := range []struct {
+		name string
+		dst  *time.Duration
+		val  time.Duration
+	}{
+		{"acregmin", &c.RegMin, set.AcRegMin}, {"acregmax", &c.RegMax, set.AcRegMax},
+		{"acdirmin", &c.DirMin, set.AcDirMin}, {"acdirmax", &c.DirMax, set.AcDirMax},
+	} {
+		if o.Has(b.name) || o.Has("actimeo") {
+			*b.dst, given = b.val, true
+		}
+	}
+	if !given {
+		return nil, nil, nil
+	}
+	return &c, nil, nil
 }
 
 // softTimeout is how long one operation may take on a `soft` mount before
