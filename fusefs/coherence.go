@@ -23,8 +23,18 @@ import (
 // of ours are filling.
 func (n *node) dropCachedData() {
 	n.writes.Add(1)
-	if e := n.NotifyContent(0, 0); e != 0 && e != syscall.ENOENT {
+	n.invalidate(0)
+}
+
+// invalidate tells the kernel to drop n's attributes and, from page off
+// on, its cached pages (off -1: attributes only). A node not in a mount
+// (unit tests drive nodes without one) has nothing cached.
+func (n *node) invalidate(off int64) {
+	if !n.fsys.mounted {
+		return
+	}
+	if e := n.NotifyContent(off, 0); e != 0 && e != syscall.ENOENT {
 		// ENOENT: the kernel no longer has the inode, nor its pages.
-		n.fsys.log.Debug("dropping the kernel's cached pages failed", zap.String("errno", e.Error()))
+		n.fsys.log.Debug("dropping the kernel's cached data failed", zap.String("errno", e.Error()))
 	}
 }

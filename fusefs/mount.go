@@ -67,6 +67,7 @@ const (
 // filesystem is the state shared by all nodes of one mount.
 type filesystem struct {
 	sess    Session
+	mounted bool // set once a kernel mount serves the tree (see node.invalidate)
 	creds   *credentials
 	log     *zap.Logger
 	maxIO   int
@@ -170,6 +171,7 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		NullPermissions: true,
 		RootStableAttr:  &fs.StableAttr{Ino: o.RootAttr.FileID, Gen: fhGen(o.RootFH)},
 	}
+	fsys.mounted = true
 	srv, err := fs.Mount(mountpoint, root, fopts)
 	if err != nil {
 		return nil, fmt.Errorf("fusefs: mount %s: %w", mountpoint, err)

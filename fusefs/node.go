@@ -398,7 +398,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		// attributes, and OPEN carries none to correct them.
 		// Invalidate its attributes, so the next read or stat fetches
 		// them (close-to-open consistency).
-		_ = n.NotifyContent(-1, 0)
+		n.invalidate(-1)
 	}
 	return h, openFlags(flags, unchanged), 0
 }
