@@ -48,39 +48,47 @@ func preadAt(t *testing.T, f *os.File, off int64, want []byte) {
 // writer's descriptor stays open: its unlock, not its close, must have
 // sent the data.
 func TestLockDropsCachedData(t *testing.T) {
-	const size = 4 << 20
 	for _, kind := range []string{"posix", "flock"} {
 		t.Run(kind, func(t *testing.T) {
 			a, b := mountTwo(t, longCache)
-			if err := os.WriteFile(filepath.Join(a.mnt, "db"), fill('A', size), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			reader, err := os.OpenFile(filepath.Join(b.mnt, "db"), os.O_RDWR, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer reader.Close()
-			// The first MiB into the page cache, and read-ahead past it.
-			preadAt(t, reader, 0, fill('A', 1<<20))
-
-			writer, err := os.OpenFile(filepath.Join(a.mnt, "db"), os.O_RDWR, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer writer.Close()
-			lock(t, kind, writer, syscall.F_WRLCK)
-			if _, err := writer.WriteAt(fill('B', size), 0); err != nil {
-				t.Fatal(err)
-			}
-			lock(t, kind, writer, syscall.F_UNLCK)
-
-			lock(t, kind, reader, syscall.F_RDLCK)
-			preadAt(t, reader, 0, fill('B', 4096))      // was in the page cache
-			preadAt(t, reader, 3<<20, fill('B', 1<<20)) // was read ahead
-			preadAt(t, reader, 1<<20, fill('B', 2<<20)) // the rest
-			lock(t, kind, reader, syscall.F_UNLCK)
+			checkLockCoherence(t, kind, a.mnt, b.mnt)
 		})
 	}
+}
+
+// checkLockCoherence: a reader through mount b caches a file; a writer
+// through mount a rewrites it under a lock of the given kind, its
+// descriptor kept open; the reader's next lock must show the new bytes.
+func checkLockCoherence(t *testing.T, kind, a, b string) {
+	const size = 4 << 20
+	name := "db-" + kind
+	if err := os.WriteFile(filepath.Join(a, name), fill('A', size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := os.OpenFile(filepath.Join(b, name), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	// The first MiB into the page cache, and read-ahead past it.
+	preadAt(t, reader, 0, fill('A', 1<<20))
+
+	writer, err := os.OpenFile(filepath.Join(a, name), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	lock(t, kind, writer, syscall.F_WRLCK)
+	if _, err := writer.WriteAt(fill('B', size), 0); err != nil {
+		t.Fatal(err)
+	}
+	lock(t, kind, writer, syscall.F_UNLCK)
+
+	lock(t, kind, reader, syscall.F_RDLCK)
+	preadAt(t, reader, 0, fill('B', 4096))      // was in the page cache
+	preadAt(t, reader, 3<<20, fill('B', 1<<20)) // was read ahead
+	preadAt(t, reader, 1<<20, fill('B', 2<<20)) // the rest
+	lock(t, kind, reader, syscall.F_UNLCK)
 }
 
 // lock takes (blocking) or releases a whole-file lock of the given kind.
@@ -102,7 +110,13 @@ func lock(t *testing.T, kind string, f *os.File, typ int16) {
 // next open reads, size and bytes, however long its caches would last.
 func TestCloseToOpenTwoMounts(t *testing.T) {
 	a, b := mountTwo(t, longCache)
-	pa, pb := filepath.Join(a.mnt, "f"), filepath.Join(b.mnt, "f")
+	checkCloseToOpen(t, a.mnt, b.mnt)
+}
+
+// checkCloseToOpen: what is written and closed through a, the next open
+// through b reads whole, with its size.
+func checkCloseToOpen(t *testing.T, a, b string) {
+	pa, pb := filepath.Join(a, "cto"), filepath.Join(b, "cto")
 	for i, content := range []string{"version one", "version two", "version three, longer"} {
 		if err := os.WriteFile(pa, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
@@ -131,8 +145,14 @@ func TestCloseToOpenTwoMounts(t *testing.T) {
 // must always reach the new object, never a lasting ESTALE.
 func TestReplacedNamesTwoMounts(t *testing.T) {
 	a, b := mountTwo(t)
-	fa, fb := filepath.Join(a.mnt, "f"), filepath.Join(b.mnt, "f")
-	da, db := filepath.Join(a.mnt, "d"), filepath.Join(b.mnt, "d")
+	checkReplacedNames(t, a.mnt, b.mnt)
+}
+
+// checkReplacedNames replaces a file and a directory through a, 40 times,
+// and uses their names through b each time.
+func checkReplacedNames(t *testing.T, a, b string) {
+	fa, fb := filepath.Join(a, "f"), filepath.Join(b, "f")
+	da, db := filepath.Join(a, "d"), filepath.Join(b, "d")
 	seen := map[uint64]int{}
 	for i := range 40 {
 		want := fmt.Sprintf("round %d", i)
