@@ -37,14 +37,19 @@
 //
 // # Kernel caching
 //
-// Attributes and names are cached for AttrTimeout and EntryTimeout
-// (default 1s), missing names for NegativeTimeout (default 0):
-// short, because other clients change the same files. Close-to-open
+// The kernel client's coherence model, for hosts sharing a file system
+// (docs/SEMANTICS.md). Attributes are cached as acregmin ... acdirmax say
+// (AttrCache: adaptive, 1s by default), names as long as their
+// directory's attributes, missing names not at all. Close-to-open
 // consistency: each open compares the file's change attribute with the
 // one seen at the previous open and lets the kernel keep its cached pages
-// (FOPEN_KEEP_CACHE) only when it is unchanged. Our own writes change it
-// too, so the first open after writing drops the cache once. O_DIRECT
-// opens bypass the page cache. Read-ahead is the kernel's (1 MiB
+// (FOPEN_KEEP_CACHE) and attributes only when it is unchanged. Our own
+// writes change it too, so the first open after writing drops the cache
+// once. Locks are coherence points (coherence.go): WRITEs are drained
+// before an unlock, and a granted lock drops the kernel's pages and our
+// read-ahead. A node is the pair (fileid, file handle) (identity.go), so a
+// name another host replaced leads to a new node. O_DIRECT opens bypass
+// the page cache. Read-ahead is the kernel's (1 MiB
 // requests, 128 background requests); a user-space prefetcher would plug
 // into fileHandle.Read.
 //
@@ -70,7 +75,7 @@
 // held across an RPC; openState.mu, lockState.mu and writeback.commitMu
 // are, because they order the state transitions they guard (OPEN/CLOSE,
 // LOCK/LOCKU, COMMIT and resend). No kernel notification is sent while
-// any of them is held (none is sent at all today).
+// any of them is held (node.invalidate: after an open or a granted lock).
 //
 // # Known deadlocks
 //
