@@ -6,6 +6,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/efs-fuse/efs-fuse/internal/idmap"
 	"github.com/efs-fuse/efs-fuse/nfsclient"
 )
 
@@ -34,15 +35,20 @@ func typeBits(t nfsclient.Attr) uint32 {
 	}
 }
 
-// fillAttr converts NFS attributes to the kernel's.
-func fillAttr(a nfsclient.Attr, out *fuse.Attr) {
+// fillAttr converts NFS attributes to the kernel's. Owners go through the
+// mount's user namespace maps (nil: none): the server's ids are the
+// host's, and a rootless mount shows them as the namespace knows them
+// (its user's own files as owned by namespace root), an id the namespace
+// has none for as idmap.Unmapped, which the kernel shows as the overflow
+// id and never lets anyone write back.
+func fillAttr(a nfsclient.Attr, out *fuse.Attr, ids *idmap.Map) {
 	out.Ino = a.FileID
 	out.Size = a.Size
 	out.Blocks = (a.SpaceUsed + 511) / 512
 	out.Blksize = blksize
 	out.Mode = typeBits(a) | a.Mode&0o7777
 	out.Nlink = a.NumLinks
-	out.Uid, out.Gid = a.UID, a.GID
+	out.Uid, out.Gid = ids.UIDFromHost(a.UID), ids.GIDFromHost(a.GID)
 	out.Rdev = uint32(unixMkdev(a.RawDev.Major, a.RawDev.Minor))
 	setTime(a.Atime, &out.Atime, &out.Atimensec)
 	setTime(a.Mtime, &out.Mtime, &out.Mtimensec)
@@ -65,18 +71,28 @@ func unixMkdev(major, minor uint32) uint64 {
 
 // setAttrOf converts a FUSE SETATTR into NFS attributes. UTIME_NOW (the
 // *_NOW flags) becomes the server's clock, as the kernel NFS client sends
-// it: the server's time is what other clients compare against.
-func setAttrOf(in *fuse.SetAttrIn) nfsclient.SetAttr {
+// it: the server's time is what other clients compare against. A new
+// owner is the namespace's id, sent as the host's (see fillAttr); one with
+// no host id is EINVAL, as chown(2) answers for an unmapped id.
+func setAttrOf(in *fuse.SetAttrIn, ids *idmap.Map) (nfsclient.SetAttr, syscall.Errno) {
 	var s nfsclient.SetAttr
 	if m, ok := in.GetMode(); ok {
 		m &= 0o7777
 		s.Mode = &m
 	}
 	if u, ok := in.GetUID(); ok {
-		s.UID = &u
+		host, mapped := ids.UIDToHost(u)
+		if !mapped {
+			return s, syscall.EINVAL
+		}
+		s.UID = &host
 	}
 	if g, ok := in.GetGID(); ok {
-		s.GID = &g
+		host, mapped := ids.GIDToHost(g)
+		if !mapped {
+			return s, syscall.EINVAL
+		}
+		s.GID = &host
 	}
 	if sz, ok := in.GetSize(); ok {
 		s.Size = &sz
@@ -95,5 +111,5 @@ func setAttrOf(in *fuse.SetAttrIn) nfsclient.SetAttr {
 			s.Mtime = &nfsclient.SetTime{Time: time.Unix(int64(in.Mtime), int64(in.Mtimensec))}
 		}
 	}
-	return s
+	return s, 0
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
 
+	"github.com/efs-fuse/efs-fuse/internal/idmap"
 	"github.com/efs-fuse/efs-fuse/nfsclient"
 	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
 )
@@ -46,6 +47,9 @@ type Options struct {
 	// FixedCred, the mounting user, whoever the caller is.
 	Unprivileged bool
 	FixedCred    rpc.Cred
+	// IDs are the user namespace maps of a mount made inside one (nil:
+	// the initial namespace): owners are shown and set through them.
+	IDs *idmap.Map
 
 	Logger *zap.Logger
 	// Debug logs every FUSE request and reply (go-fuse's protocol log).
@@ -67,7 +71,8 @@ const (
 // filesystem is the state shared by all nodes of one mount.
 type filesystem struct {
 	sess    Session
-	mounted bool // set once a kernel mount serves the tree (see node.invalidate)
+	ids     *idmap.Map // owners between the server (host ids) and the mount's namespace
+	mounted bool       // set once a kernel mount serves the tree (see node.invalidate)
 	creds   *credentials
 	log     *zap.Logger
 	maxIO   int
@@ -119,6 +124,7 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		log:   o.Logger,
 		maxIO: int(min(o.Session.MaxWrite(), o.Session.MaxRead())),
 		opens: map[*openState]struct{}{},
+		ids:   o.IDs,
 	}
 	if fsys.maxIO <= 0 {
 		return nil, errors.New("fusefs: session reports a zero I/O size")

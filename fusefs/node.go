@@ -148,7 +148,7 @@ func (n *node) errno(ctx context.Context, op, name string, err error) syscall.Er
 // handle), so a name that leads to an already known object (a hard link)
 // reuses that inode.
 func (n *node) newChild(ctx context.Context, fh nfsclient.FH, a nfsclient.Attr, out *fuse.EntryOut) *fs.Inode {
-	fillAttr(a, &out.Attr)
+	fillAttr(a, &out.Attr, n.fsys.ids)
 	child := &node{fsys: n.fsys, fh: fh}
 	child.noteAttr(a)
 	out.SetAttrTimeout(child.attrTimeout())
@@ -193,14 +193,14 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 			n.mu.Unlock()
 			if open {
 				a.NumLinks = 0
-				fillAttr(a, &out.Attr)
+				fillAttr(a, &out.Attr, n.fsys.ids)
 				return 0
 			}
 		}
 		return e
 	}
 	n.noteAttr(a)
-	fillAttr(a, &out.Attr)
+	fillAttr(a, &out.Attr, n.fsys.ids)
 	out.SetTimeout(n.attrTimeout())
 	return 0
 }
@@ -214,7 +214,10 @@ var _ = (fs.NodeSetattrer)((*node)(nil))
 // resend after a server restart cannot grow the file back.
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	ctx = opContext(ctx)
-	s := setAttrOf(in)
+	s, e := setAttrOf(in, n.fsys.ids)
+	if e != 0 {
+		return e
+	}
 	cred := n.cred(ctx)
 	if s == (nfsclient.SetAttr{}) {
 		return n.Getattr(ctx, f, out)
@@ -244,7 +247,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		return n.errno(ctx, "SETATTR", "", err)
 	}
 	n.noteAttr(a)
-	fillAttr(a, &out.Attr)
+	fillAttr(a, &out.Attr, n.fsys.ids)
 	out.SetTimeout(n.attrTimeout())
 	return 0
 }
@@ -466,7 +469,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		// The server kept the verifier where the mode would go; set
 		// the mode now, as section 18.16.3 asks.
 		if a, err := n.fsys.sess.Setattr(ctx, cred, res.FH, h.ioStateid(), nfsclient.SetAttr{Mode: &m}); err == nil {
-			fillAttr(a, &out.Attr)
+			fillAttr(a, &out.Attr, n.fsys.ids)
 		}
 	}
 	return child, h, openFlags(flags, true), 0

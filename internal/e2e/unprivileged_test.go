@@ -120,24 +120,52 @@ func TestUnprivilegedMount(t *testing.T) {
 
 // TestUserNamespaceMount: inside a rootless user namespace (`unshare
 // -Urm`), "root" mounts directly with mount(2); the server still sees only
-// the host uid 1000, never 0.
+// the host uid 1000, never 0. Owners are mapped both ways: the user's own
+// files show as namespace root (so it can append to them, create in its
+// own directories, rename, chmod and remove them, which the kernel refuses
+// for unmapped owners), and a file of a host user the namespace has no id
+// for shows as the overflow id.
 func TestUserNamespaceMount(t *testing.T) {
 	e := newUserEnv(t)
-	script := "set -e; " + binary + " -o " + e.options + " fs-12345678:/ " + e.mnt +
-		"; grep ' " + e.mnt + " ' /proc/mounts; id -u; echo ns > " + e.mnt + "/from-ns; cat " + e.mnt + "/from-ns; umount " + e.mnt
+	// The user's own directory, as an administrator (or an access point)
+	// would give it: the kernel lets nobody write into a directory whose
+	// owner the namespace cannot name, such as the export's root-owned top.
+	home := filepath.Join(e.export, "u")
+	if err := os.Mkdir(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "roots"), []byte("host root's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := e.mnt
+	script := "set -e; " + binary + " -o " + e.options + " fs-12345678:/u " + m +
+		"; grep ' " + m + " ' /proc/mounts; id -u; echo ns > " + m + "/from-ns; cat " + m + "/from-ns" +
+		"; echo more >> " + m + "/from-ns" +
+		"; mkdir " + m + "/d; echo in-d > " + m + "/d/f; mv " + m + "/d/f " + m + "/d/g; chmod 600 " + m + "/d/g" +
+		"; stat -c 'owner %u:%g %a %n' " + m + "/from-ns " + m + "/d " + m + "/d/g " + m + "/roots" +
+		"; rm " + m + "/d/g; rmdir " + m + "/d; echo removed; umount " + m
 	out, err := e.asUser(t, "unshare -Urm sh -c \""+script+"\"")
 	if err != nil {
 		t.Fatalf("mount in a user namespace failed: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "fuse.efs") || !strings.Contains(out, "\n0\n") || !strings.Contains(out, "ns\n") {
-		t.Fatalf("unexpected output from the namespace:\n%s", out)
+	for _, want := range []string{"fuse.efs", "\n0\n", "ns\n", "owner 0:0 644 " + m + "/from-ns", "owner 0:0 755 " + m + "/d",
+		"owner 0:0 600 " + m + "/d/g", "owner 65534:65534 644 " + m + "/roots", "removed"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("no %q in the output from the namespace:\n%s", want, out)
+		}
 	}
-	fi, err := os.Stat(filepath.Join(e.export, "from-ns"))
+	fi, err := os.Stat(filepath.Join(home, "from-ns"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if uid := fi.Sys().(*syscall.Stat_t).Uid; uid != 1000 {
 		t.Fatalf("namespace root's file is owned by uid %d on the server, want the host uid 1000", uid)
+	}
+	if b, _ := os.ReadFile(filepath.Join(home, "from-ns")); string(b) != "ns\nmore\n" {
+		t.Fatalf("appended file on the server: %q", b)
 	}
 }
 

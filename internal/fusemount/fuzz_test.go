@@ -3,6 +3,7 @@ package fusemount
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/efs-fuse/efs-fuse/internal/idmap"
 )
 
 // FuzzReadState: a FUSE-mode state file is read by the watchdog and
@@ -89,7 +92,14 @@ func FuzzIdentityMap(f *testing.F) {
 	}
 	f.Add(uint32(65535), []byte("0 1000 1\r\n1 100000 65536\r\n"))
 	f.Fuzz(func(t *testing.T, id uint32, m []byte) {
-		host, err := toHost(id, m)
+		var host uint32
+		ids, err := idmap.Parse(m, m)
+		if err == nil {
+			var ok bool
+			if host, ok = ids.UIDToHost(id); !ok {
+				err = errors.New("not mapped")
+			}
+		}
 		if err == nil && !coveredBy(id, host, m) {
 			t.Fatalf("toHost(%d) = %d: no line of %q maps %d there", id, host, m, id)
 		}
@@ -100,10 +110,10 @@ func FuzzIdentityMap(f *testing.F) {
 		if ident.Cred.UID != host || ident.Cred.GID != host {
 			t.Fatalf("identity %+v, toHost %d", ident, host)
 		}
-		if !ident.Unprivileged && (id != 0 || !isIdentityMap(m)) {
+		if !ident.Unprivileged && (id != 0 || !ids.IsIdentity()) {
 			t.Fatalf("privileged identity from id %d and map %q", id, m)
 		}
-		if ident.Unprivileged && ident.Cred.Groups != nil && !isIdentityMap(m) {
+		if ident.Unprivileged && ident.Cred.Groups != nil && !ids.IsIdentity() {
 			t.Fatalf("supplementary groups sent from a user namespace: %+v", ident)
 		}
 	})

@@ -1,13 +1,10 @@
 package fusemount
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 
+	"github.com/efs-fuse/efs-fuse/internal/idmap"
 	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
 )
 
@@ -18,6 +15,9 @@ type Identity struct {
 	// callers' ids mean nothing outside it.
 	Unprivileged bool
 	Cred         rpc.Cred
+	// IDs are the mounting process's user namespace maps (nil in the
+	// initial namespace): owners from the server are shown through them.
+	IDs *idmap.Map
 }
 
 // MountIdentity works out the mount's identity from the process's ids and
@@ -53,50 +53,25 @@ func groups() []uint32 {
 
 // identityFrom is MountIdentity on given inputs, for tests.
 func identityFrom(euid, egid int, groups []uint32, uidMap, gidMap []byte) (Identity, error) {
-	initialNS := isIdentityMap(uidMap)
-	hostUID, err := toHost(uint32(euid), uidMap)
+	ids, err := idmap.Parse(uidMap, gidMap)
 	if err != nil {
-		return Identity{}, fmt.Errorf("uid %d: %w", euid, err)
+		return Identity{}, err
 	}
-	hostGID, err := toHost(uint32(egid), gidMap)
-	if err != nil {
-		return Identity{}, fmt.Errorf("gid %d: %w", egid, err)
+	initialNS := ids.IsIdentity()
+	hostUID, ok := ids.UIDToHost(uint32(euid))
+	if !ok {
+		return Identity{}, fmt.Errorf("uid %d: not mapped to the host", euid)
+	}
+	hostGID, ok := ids.GIDToHost(uint32(egid))
+	if !ok {
+		return Identity{}, fmt.Errorf("gid %d: not mapped to the host", egid)
 	}
 	id := Identity{Cred: rpc.Cred{UID: hostUID, GID: hostGID}}
 	if initialNS {
 		id.Cred.Groups = groups
+	} else {
+		id.IDs = ids
 	}
 	id.Unprivileged = !(euid == 0 && initialNS)
 	return id, nil
-}
-
-// isIdentityMap reports the initial user namespace's map, "0 0 4294967295".
-func isIdentityMap(m []byte) bool {
-	f := strings.Fields(string(m))
-	return len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295"
-}
-
-// toHost maps an id inside this user namespace to the host (initial
-// namespace) id, through the lines "inside outside count" of a uid_map or
-// gid_map.
-func toHost(id uint32, m []byte) (uint32, error) {
-	sc := bufio.NewScanner(bytes.NewReader(m))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 3 {
-			continue
-		}
-		in, err1 := strconv.ParseUint(f[0], 10, 32)
-		out, err2 := strconv.ParseUint(f[1], 10, 32)
-		n, err3 := strconv.ParseUint(f[2], 10, 33)
-		// The kernel keeps both ranges within 32 bits; a line that does not
-		// would map past 2^32 and wrap (an ordinary id could come out as 0).
-		if err1 != nil || err2 != nil || err3 != nil || in+n > 1<<32 || out+n > 1<<32 {
-			return 0, fmt.Errorf("malformed id map line %q", sc.Text())
-		}
-		if uint64(id) >= in && uint64(id) < in+n {
-			return uint32(out + (uint64(id) - in)), nil
-		}
-	}
-	return 0, fmt.Errorf("not mapped to the host")
 }

@@ -24,8 +24,12 @@ func TestIdentityFrom(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := fmt.Sprint(id); got != tc.want {
-				t.Fatalf("identity = %s, want %s", got, tc.want)
+			if got := fmt.Sprint(id.Unprivileged, id.Cred); "{"+got+"}" != tc.want {
+				t.Fatalf("identity = {%s}, want %s", got, tc.want)
+			}
+			// Owners are translated only inside a user namespace.
+			if (id.IDs != nil) != (tc.uidMap != string(full)) {
+				t.Fatalf("id maps %v for uid_map %q", id.IDs, tc.uidMap)
 			}
 		})
 	}

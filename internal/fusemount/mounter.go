@@ -206,6 +206,7 @@ func fuseOptions(req *mountopts.MountRequest, s *nfsclient.Client, fh nfsclient.
 		ReadOnly:     set.ReadOnly,
 		Unprivileged: id.Unprivileged,
 		FixedCred:    id.Cred,
+		IDs:          id.IDs,
 		Logger:       log.Named("fuse"),
 	}
 	fo.AttrCache, fo.EntryTimeout, fo.NegativeTimeout = attrCache(req.Options, set)
