@@ -49,3 +49,10 @@ func (c AttrCache) next(t nfsv4.NfsFtype4, cur time.Duration, changed bool) time
 	}
 	return min(2*cur, hi)
 }
+
+// sameForKernel reports whether a and b agree on everything the kernel
+// caches of a file (what fillAttr gives it but atime, which reads move).
+func sameForKernel(a, b nfsclient.Attr) bool {
+	return a.Size == b.Size && a.Mtime.Equal(b.Mtime) && a.Ctime.Equal(b.Ctime) && a.Mode == b.Mode &&
+		a.UID == b.UID && a.GID == b.GID && a.NumLinks == b.NumLinks
+}

@@ -391,16 +391,16 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			return nil, 0, n.goneErrno(n.errno(ctx, "GETATTR", "", err))
 		}
 	}
-	n.noteAttr(a)
+	told := n.noteAttr(a)
 	h := newFileHandle(n, st, cred)
 	unchanged := n.swapChange(a.Change)
-	if !unchanged {
-		// The file changed since the last open. Dropping the kernel's
-		// pages (no FOPEN_KEEP_CACHE) is not enough: it would still
-		// read up to the size it cached and answer stat with old
-		// attributes, and OPEN carries none to correct them.
-		// Invalidate its attributes, so the next read or stat fetches
-		// them (close-to-open consistency).
+	if !unchanged && !sameForKernel(told, a) {
+		// The file changed since the last open, and the kernel was last
+		// told other attributes. Dropping its pages (no
+		// FOPEN_KEEP_CACHE) is not enough: it would still read up to
+		// the size it cached and answer stat with old attributes, and
+		// OPEN carries none to correct them. Invalidate them, so the
+		// next read or stat fetches them (close-to-open consistency).
 		n.invalidate(-1)
 	}
 	return h, openFlags(flags, unchanged), 0
