@@ -27,7 +27,11 @@ func TestMain(m *testing.M) {
 	}
 	_ = os.Chmod(dir, 0o755)
 	binary = filepath.Join(dir, "efs-fuse")
-	out, err := exec.Command("go", "build", "-o", binary, "../../cmd/efs-fuse").CombinedOutput()
+	// Static, as shipped: the rootless container test runs it in an image
+	// with nothing else.
+	build := exec.Command("go", "build", "-o", binary, "../../cmd/efs-fuse")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build efs-fuse: %v\n%s", err, out)
 		os.Exit(1)
