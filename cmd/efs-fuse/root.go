@@ -133,6 +133,7 @@ func newRootCmd(name string, deps *mountDeps, runF func(context.Context, *mountO
 					"Usage: %s [-o OPTIONS] [-f] [-n] [-s] [-v] [--config PATH] DEVICE MOUNTPOINT", name)}
 			}
 			opts.Device, opts.MountPoint = args[0], args[1]
+			opts.ConfigExplicit = cmd.Flags().Changed("config")
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -150,7 +151,7 @@ func newRootCmd(name string, deps *mountDeps, runF func(context.Context, *mountO
 		f.BoolVar(&opts.Fake, "fake", false, "fake mount: validate and print, mount nothing")
 	}
 	f.BoolVarP(&opts.NoMtab, "no-mtab", "n", false, "accepted for mount(8); there is no /etc/mtab to write")
-	f.BoolVarP(&opts.Sloppy, "sloppy", "s", false, "accepted for mount(8); unknown NFS options are already tolerated")
+	f.BoolVarP(&opts.Sloppy, "sloppy", "s", false, "sloppy (mount(8) -s): ignore unknown options instead of refusing them")
 	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "log at DEBUG level")
 	f.StringVar(&opts.ConfigPath, "config", efsconfig.DefaultPath, "configuration file")
 

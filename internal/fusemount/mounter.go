@@ -147,7 +147,11 @@ func (m Mounter) state(req *mountopts.MountRequest) State {
 		if err != nil {
 			exe = os.Args[0]
 		}
-		cmd = RemountArgv(exe, os.Args[1:])
+		args := req.RemountArgs
+		if args == nil {
+			args = os.Args[1:]
+		}
+		cmd = RemountArgv(exe, args)
 	}
 	return State{
 		PID: os.Getpid(), Cmd: cmd, MountPoint: req.MountPoint, FSID: req.FSID,
@@ -164,7 +168,7 @@ func (m Mounter) state(req *mountopts.MountRequest) State {
 func (m Mounter) dialer(req *mountopts.MountRequest, log *zap.Logger, cert func() (*tls.Certificate, error)) (func(context.Context) (net.Conn, error), error) {
 	o := req.Options
 	if !o.TLS {
-		log.Warn("mounting without TLS: NFS traffic is not encrypted")
+		// The command has warned that this is clear text (stderr and log).
 		addr, netns := req.Target.DialAddr, o.NetNS
 		if err := tunnel.CheckNetNS(netns); err != nil {
 			return nil, err
