@@ -121,7 +121,7 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 	root := &node{fsys: fsys, fh: o.RootFH}
 	root.setChange(o.RootAttr.Change)
 	mopts := fuse.MountOptions{
-		FsName:        o.FSName,
+		FsName: o.FSName,
 		// The type in mountinfo is "fuse." + Name: "fuse.efs-fuse",
 		// what -t names and findmnt -t finds.
 		Name:          "efs-fuse",
