@@ -92,20 +92,24 @@ func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready f
 		Logger:  log.Named("nfs"),
 	})
 	if err != nil {
-		return fmt.Errorf("Failed to connect to %s (%s): %w", req.Target.DNSName, req.Target.DialAddr, err)
+		return connectError(req, err)
 	}
 	defer closeSession(client, log)
 
 	rootFH, rootAttr, err := client.LookupPath(cctx, cred, req.Path)
 	if err != nil {
-		return fmt.Errorf("Failed to mount %s:%s: %w", req.FSID, req.Path, err)
+		return lookupError(req, err)
 	}
 	if rootAttr.Type != nfsclient.TypeDir {
 		return fmt.Errorf("Failed to mount %s:%s: not a directory", req.FSID, req.Path)
 	}
-	srv, err := fusefs.Mount(req.MountPoint, fuseOptions(req, client, rootFH, rootAttr, id, log))
-	if err != nil {
+	var srv *fusefs.Server
+	stderr, err := captureStderr(func() (err error) {
+		srv, err = fusefs.Mount(req.MountPoint, fuseOptions(req, client, rootFH, rootAttr, id, log))
 		return err
+	})
+	if err != nil {
+		return fusermountError(req.MountPoint, stderr, err)
 	}
 	fsrv.Store(srv)
 	if req.StateDir != "" {
