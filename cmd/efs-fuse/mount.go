@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -58,6 +59,9 @@ type mountDeps struct {
 	// StartWatchdog starts the watchdog for a state directory unless one
 	// runs; nil starts none (tests).
 	StartWatchdog func(stateDir, configPath string) error
+	// WatchdogIdleExit overrides how long a watchdog with no mount to
+	// supervise keeps running (tests); 0 is the default for Euid.
+	WatchdogIdleExit time.Duration
 }
 
 // fallbackMounter is fallback.Mounter's Mount: it returns once mounted,

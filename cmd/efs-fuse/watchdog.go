@@ -162,7 +162,7 @@ func runWatchdog(ctx context.Context, o *watchdogOptions, d *mountDeps) error {
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
+	defer func() { lock.Release() }()
 
 	logger, closeLog, err := d.NewLogger(logging.LogConfig{
 		Dir: logDir(d.Euid, d.Getenv), FileName: logging.WatchdogLogName, Level: cfg.Default.LoggingLevel,
@@ -175,11 +175,50 @@ func runWatchdog(ctx context.Context, o *watchdogOptions, d *mountDeps) error {
 	for _, warn := range cfg.Warnings {
 		logger.Warn(warn)
 	}
-	w, err := watchdog.Start(watchdog.Options{StateDir: dir, Config: cfg.Watchdog, Logger: logger, MountInfo: d.ReadMountInfo})
-	if err != nil {
-		logger.Error(err.Error())
-		return err
+	for {
+		w, err := watchdog.Start(watchdog.Options{StateDir: dir, Config: cfg.Watchdog, Logger: logger,
+			MountInfo: d.ReadMountInfo, ExitWhenIdle: idleExit(d)})
+		if err != nil {
+			logger.Error(err.Error())
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return w.Close()
+		case <-w.Idle():
+		}
+		_ = w.Close()
+		// Let go, then look once more: a mount that found the lock held
+		// (and so started no watchdog) wrote its state file before
+		// looking, so it is listed now, and this watchdog carries on.
+		lock.Release()
+		if entries, err := watchdog.ListStates(dir); err == nil && len(entries) == 0 {
+			return nil
+		}
+		if lock, err = watchdog.AcquireLock(dir); err != nil {
+			if errors.Is(err, watchdog.ErrRunning) {
+				return nil // a new mount started another
+			}
+			return err
+		}
+		logger.Info("a mount appeared while stopping; supervising again")
 	}
-	<-ctx.Done()
-	return w.Close()
+}
+
+// userWatchdogIdle is how long a per-user watchdog waits with no mount
+// before it exits: a remount after a crash, or the next mount of a script,
+// comes well within it.
+const userWatchdogIdle = 30 * time.Second
+
+// idleExit is when the watchdog stops for lack of mounts: never for the
+// host's (root's) watchdog, which systemd may run, and after
+// userWatchdogIdle for a user's, which a mount started and nobody stops.
+func idleExit(d *mountDeps) time.Duration {
+	switch {
+	case d.WatchdogIdleExit != 0:
+		return d.WatchdogIdleExit
+	case d.Euid == 0:
+		return 0
+	}
+	return userWatchdogIdle
 }
