@@ -100,7 +100,8 @@ func newWatchdogCmd(deps *mountDeps) *cobra.Command {
 		Short: "Supervise efs-fuse mounts: restart stuck sessions, remount dead FUSE daemons, restart tunnels",
 		Long: `Runs the mount watchdog in the foreground (systemd: Type=simple). One runs per
 host as root, or per user otherwise (one per state directory, held by a lock):
-a second one exits at once with status 0. Mounts start it when none runs.
+a second one exits at once with status 0. Mounts start it when none runs. A
+user's exits 30 s after the last of that user's mounts is gone; root's stays.
 
 For every mount in the state directory, in its own loop every
 poll_interval_sec: FUSE mounts get a statfs probe with a timeout (a hung one
