@@ -78,7 +78,7 @@ func mountAndUnmount(t *testing.T, e *rootEnv, fstype string) {
 	if out, err := e.cmd(t, "mount", "-t", fstype, "-o", e.options, "fs-12345678:/", e.mnt); err != nil {
 		t.Fatalf("mount -t %s: %v\n%s", fstype, err, out)
 	}
-	if line := mountLine(t, e.mnt); !strings.HasPrefix(line, "fs-12345678:/ "+e.mnt+" fuse.efs ") {
+	if line := mountLine(t, e.mnt); !strings.HasPrefix(line, "fs-12345678:/ "+e.mnt+" fuse.efs-fuse ") {
 		t.Fatalf("/proc/mounts line = %q", line)
 	}
 	pid := e.servingPID(t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"unicode"
 
@@ -70,6 +71,10 @@ func fusermountError(mountPoint, stderr string, err error) error {
 		return err
 	}
 	reason := strings.Join(strings.Fields(stderr), " ")
+	// go-fuse runs it by its full path, which it prints as its name.
+	if name, rest, ok := strings.Cut(reason, ": "); ok && strings.HasPrefix(filepath.Base(name), "fusermount") {
+		reason = filepath.Base(name) + ": " + rest
+	}
 	if reason == "" {
 		reason = "fusermount3 failed without saying why (" + strings.TrimSpace(err.Error()) + ")"
 	}

@@ -141,7 +141,7 @@ func TestSilentServerWording(t *testing.T) {
 // becomes fusermount3's own reason, captured from stderr, on one line.
 func TestFusermountReason(t *testing.T) {
 	stderr, err := captureStderr(func() error {
-		cmd := exec.Command("sh", "-c", `echo "fusermount3: user has no write access to mountpoint /mnt/x" >&2; exit 1`)
+		cmd := exec.Command("sh", "-c", `echo "/usr/bin/fusermount3: user has no write access to mountpoint /mnt/x" >&2; exit 1`)
 		cmd.Stderr = stdErrFile()
 		if cmd.Run() == nil {
 			t.Fatal("sh did not fail")
