@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/efs-fuse/efs-fuse/internal/daemon"
 )
 
 // TestUnknownOptionRefused: a typo fails the mount with the option meant,
@@ -129,5 +131,18 @@ func TestFakeLabel(t *testing.T) {
 	}
 	if !strings.HasPrefix(h.stdout.String(), "fake mount: nothing mounted (efs-fuse --fake)\n") {
 		t.Errorf("stdout %q", h.stdout)
+	}
+}
+
+// TestBackgroundChildDoesNotRepeatWarnings: the background child runs the
+// same checks as its parent, which has already printed and logged them.
+func TestBackgroundChildDoesNotRepeatWarnings(t *testing.T) {
+	h := newHarness(t)
+	t.Setenv(daemon.EnvMarker, "3")
+	if code := h.run("efs-fuse", "fs-12345678:/", h.mnt, "-o", "mounttargetport=2050"); code != 0 {
+		t.Fatalf("exit %d; stderr %q", code, h.stderr)
+	}
+	if h.stderr.Len() != 0 || strings.Contains(h.log(t), "without TLS") {
+		t.Errorf("the child warned again: stderr %q, log:\n%s", h.stderr, h.log(t))
 	}
 }

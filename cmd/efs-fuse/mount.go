@@ -128,11 +128,14 @@ func runMount(ctx context.Context, o *mountOptions, d *mountDeps) error {
 	// warn is for what changes what the user gets (no encryption, no
 	// verification, options ignored, defaults in place of a config): the
 	// log alone is not read at mount time. In the foreground the log
-	// already reaches stderr; the background child's stderr is /dev/null,
-	// and its parent, which ran the same checks, has said it.
+	// already reaches stderr. The background child says nothing: its
+	// parent ran the same checks and has said it, in the log too.
 	warn := func(msg string) {
+		if daemon.IsChild() {
+			return
+		}
 		logger.Warn(msg)
-		if !o.Foreground && !daemon.IsChild() {
+		if !o.Foreground {
 			fmt.Fprintf(d.Stderr, "%s: warning: %s\n", o.InvokedAs, msg)
 		}
 	}
