@@ -146,3 +146,14 @@ func TestBackgroundChildDoesNotRepeatWarnings(t *testing.T) {
 		t.Errorf("the child warned again: stderr %q, log:\n%s", h.stderr, h.log(t))
 	}
 }
+
+// TestFakeMountWarns: the dry run shows the warnings a mount would print.
+func TestFakeMountWarns(t *testing.T) {
+	h := newHarness(t)
+	if code := h.run("mount.efs", "-f", "fs-12345678:/", h.mnt, "-o", "tls,verify=0"); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(h.stderr.String(), "mount.efs: warning: TLS certificate verification is disabled (verify=0)") {
+		t.Errorf("stderr %q", h.stderr)
+	}
+}

@@ -167,12 +167,12 @@ func runMount(ctx context.Context, o *mountOptions, d *mountDeps) error {
 	if err != nil {
 		return fail(err)
 	}
+	for _, w := range userWarnings(req, mode) {
+		warn(w) // a fake mount too: it shows what a mount would give
+	}
 	if o.Fake {
 		printPlan(d.Stdout, o, req)
 		return nil
-	}
-	for _, w := range userWarnings(req, mode) {
-		warn(w)
 	}
 
 	req.StateDir = stateDir(d.Euid, d.Getenv)
