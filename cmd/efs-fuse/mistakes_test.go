@@ -1,13 +1,17 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+
 	"github.com/efs-fuse/efs-fuse/internal/daemon"
+	"github.com/efs-fuse/efs-fuse/internal/logging"
 )
 
 // TestUnknownOptionRefused: a typo fails the mount with the option meant,
@@ -155,5 +159,22 @@ func TestFakeMountWarns(t *testing.T) {
 	}
 	if !strings.Contains(h.stderr.String(), "mount.efs: warning: TLS certificate verification is disabled (verify=0)") {
 		t.Errorf("stderr %q", h.stderr)
+	}
+}
+
+// TestForegroundWithoutLogFile: a log file that cannot be opened still
+// leaves -f's log on the terminal.
+func TestForegroundWithoutLogFile(t *testing.T) {
+	h := newHarness(t)
+	h.deps.NewLogger = func(logging.LogConfig) (*zap.Logger, func(), error) {
+		return nil, nil, errors.New("read-only file system")
+	}
+	if code := h.run("efs-fuse", "-f", "fs-12345678:/", h.mnt, "-o", "mounttargetport=2050"); code != 0 {
+		t.Fatalf("exit %d; stderr %q", code, h.stderr)
+	}
+	for _, want := range []string{"warning: not logging to a file: read-only file system\n", " - WARNING - mounting without TLS", " - INFO - Successfully mounted "} {
+		if !strings.Contains(h.stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, h.stderr)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/efs-fuse/efs-fuse/internal/daemon"
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
@@ -288,6 +289,9 @@ func openLog(cfg *efsconfig.Config, o *mountOptions, d *mountDeps) (*zap.Logger,
 	})
 	if err != nil {
 		fmt.Fprintf(d.Stderr, "warning: not logging to a file: %v\n", err)
+		if console != nil { // -f: the terminal still gets the log
+			return zap.New(zapcore.NewCore(logging.NewEncoder(), zapcore.AddSync(console), zapcore.InfoLevel)), func() {}
+		}
 		return zap.NewNop(), func() {}
 	}
 	return logger, closeFn
