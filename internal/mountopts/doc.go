@@ -5,8 +5,8 @@
 // The option names, defaults and error messages are those of the EFS mount
 // helper (amazon-efs-utils), so fstab lines and scripts written for
 // `mount -t efs` keep working; users grep for the exact messages. An
-// option that EFS, nfs(5), mount(8) and fuse(8) all do not know is refused
-// with the nearest known name (known.go), as mount.nfs4 would refuse it;
+// option unknown to EFS, nfs(5), mount(8) and fuse(8) is refused, as
+// mount.nfs4 would refuse it, with the nearest known name (known.go);
 // ParseSloppy (mount -s) keeps it instead.
 //
 // Everything here is pure: the environment and instance metadata are passed
