@@ -46,6 +46,9 @@ func unknownOption(key string) *UsageError {
 // (a swap of two letters counting as one edit), or "" when none is within
 // a third of key's length: a suggestion should look like a typo, not a guess.
 func closestOption(key string) string {
+	if len(key) > 64 {
+		return "" // no option is that long; nor is a typo of one
+	}
 	limit := max(1, len(key)/3)
 	best, bestD := "", limit+1
 	for _, set := range []map[string]bool{efsOnly, interpreted, tolerated, passedToNFS} {
