@@ -5,8 +5,11 @@ BIN := bin/efs-fuse
 
 .PHONY: build test test-short lint fuzz bench bench-micro demo demo-stop clean deps
 
+# Static (no cgo: Go's own DNS resolver and user lookup), so the binary
+# runs alone in a container image FROM scratch; cmd/efs-fuse's
+# TestStaticBinaryRunsAlone checks that in an empty chroot.
 build:
-	$(GO) build -o $(BIN) ./cmd/efs-fuse
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/efs-fuse
 
 # Installs the Debian packages the tests and the demo need (root, apt).
 deps:
@@ -25,8 +28,11 @@ test: build deps
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
+# go mod tidy -diff changes nothing; it fails, showing the diff, when
+# go.mod or go.sum is not what `go mod tidy` would write.
 lint:
 	@test -z "$$(gofmt -l .)" || (gofmt -l .; echo "gofmt: files above need formatting"; exit 1)
+	@$(GO) mod tidy -diff || (echo "go.mod/go.sum: run 'go mod tidy'"; exit 1)
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 

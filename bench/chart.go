@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"image/color"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -29,7 +31,7 @@ var otherColor = color.RGBA{0x99, 0x99, 0x99, 0xFF}
 
 // WriteChart draws one group of bars per workload, one bar per path,
 // each the path's figure relative to the baseline on a log2 scale: the
-// baseline is the zero line, a bar of height +1 is twice as fast, -1 half
+// baseline is the 1x line, a bar reaching 2x is twice as fast, 1/2x half
 // as fast. Ratios, not raw figures, because workloads differ in unit and
 // by orders of magnitude; log, because 0.5x and 2x are the same distance
 // from parity. The format follows file's extension (.svg, .png, .pdf).
@@ -81,7 +83,7 @@ func (r *Report) WriteChart(file string) error {
 		}
 		label := path
 		if path == r.Baseline {
-			label += " (baseline: the zero line)"
+			label += " (baseline: the 1x line)"
 		}
 		p.Legend.Add(label, bars)
 	}
@@ -89,13 +91,15 @@ func (r *Report) WriteChart(file string) error {
 	p.X.Tick.Label.Rotation = math.Pi / 8
 	p.X.Tick.Label.XAlign = draw.XRight
 	p.X.Tick.Label.YAlign = draw.YCenter
-	// One more power of two on top keeps the legend clear of the bars.
-	lo, hi = math.Floor(lo), math.Ceil(hi)+1
+	height := 4.5 * vg.Inch
+	lo, gridTop, hi := yRange(lo, hi, len(paths), height)
 	p.Y.Min, p.Y.Max = lo, hi
 	p.Y.Tick.Marker = ratioTicks{}
-	grid := plotter.NewGrid()
-	grid.Vertical.Color = nil
-	p.Add(grid)
+	// Gridlines stop below the band kept for the legend, which has no
+	// background of its own: lines through it made it hard to read.
+	if err := addGrid(p, lo, gridTop, len(names)); err != nil {
+		return err
+	}
 	parity, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: 0}, {X: float64(len(names)) - 0.5, Y: 0}})
 	if err != nil {
 		return fmt.Errorf("bench: chart: %w", err)
@@ -107,10 +111,69 @@ func (r *Report) WriteChart(file string) error {
 	p.Legend.TextStyle.Font.Size = vg.Points(9)
 
 	width := vg.Length(max(7, 0.9*float64(len(names)))) * vg.Inch
-	if err := p.Save(width, 4.5*vg.Inch, file); err != nil {
+	if err := save(p, width, height, file); err != nil {
 		return fmt.Errorf("bench: write chart %s: %w", file, err)
 	}
 	return nil
+}
+
+// Legend geometry, in points: rows of 9-point text, and what the axes,
+// title and tick labels take from the chart's height (measured on the
+// charts this draws, generously).
+const (
+	legendRow    = 12.0
+	chartMargins = 90.0
+)
+
+// yRange returns the y axis (log2 ratios) for bars between lo and hi: whole
+// powers of two, with a band on top, above gridTop, tall enough for a
+// legend of rows entries at the given chart height.
+func yRange(lo, hi float64, rows int, height vg.Length) (yMin, gridTop, yMax float64) {
+	yMin, gridTop = math.Floor(lo), math.Ceil(hi)
+	plotPts := math.Max(float64(height.Points())-chartMargins, 50)
+	legendPts := float64(rows)*legendRow + 8
+	// The band's share of the plot is the legend's share of its height.
+	share := math.Min(legendPts/plotPts, 0.8)
+	band := math.Ceil((gridTop - yMin) * share / (1 - share))
+	return yMin, gridTop, gridTop + math.Max(band, 1)
+}
+
+// addGrid draws a horizontal gridline at each power of two from lo to top.
+func addGrid(p *plot.Plot, lo, top float64, groups int) error {
+	for e := lo; e <= top; e++ {
+		l, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: e}, {X: float64(groups) - 0.5, Y: e}})
+		if err != nil {
+			return fmt.Errorf("bench: chart grid: %w", err)
+		}
+		l.LineStyle.Color = color.Gray{Y: 0xE0}
+		l.LineStyle.Width = vg.Points(0.5)
+		p.Add(l)
+	}
+	return nil
+}
+
+// svgFonts names fallbacks after the font the chart is measured with:
+// a viewer without Liberation Serif used some wider default and clipped
+// the title and legend. Times New Roman has Liberation Serif's metrics.
+const svgFonts = `font-family:'Liberation Serif','Times New Roman',Times,serif`
+
+// save writes the chart in the format of file's extension; SVG text gets
+// the fallback fonts.
+func save(p *plot.Plot, w, h vg.Length, file string) error {
+	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(file)), ".")
+	wt, err := p.WriterTo(w, h, format)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		return err
+	}
+	out := buf.Bytes()
+	if format == "svg" {
+		out = bytes.ReplaceAll(out, []byte("font-family:Liberation Serif"), []byte(svgFonts))
+	}
+	return os.WriteFile(file, out, 0o644)
 }
 
 // addRatioLabels writes each of path's ratios just beyond the end of its

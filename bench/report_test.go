@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gonum.org/v1/plot/vg"
 )
 
 // sampleReport is a small report with known figures: fuse is the
@@ -154,6 +156,39 @@ func TestWriteChart(t *testing.T) {
 	}
 	if err := r.WriteChart(filepath.Join(dir, "c.gif")); err == nil {
 		t.Error("chart to .gif accepted")
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "c.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every text names a generic family after Liberation: a viewer without
+	// it must not fall back to something wider and clip the text.
+	if n, m := strings.Count(string(svg), "font-family:"), strings.Count(string(svg), "font-family:"+
+		"'Liberation Serif','Times New Roman',Times,serif;"); n == 0 || n != m {
+		t.Errorf("%d of %d font-family declarations name the fallbacks", m, n)
+	}
+	if !strings.Contains(string(svg), "(baseline: the 1x line)") {
+		t.Error("the legend does not call the baseline the 1x line")
+	}
+}
+
+// TestChartLegendBand: the y axis keeps a band above the last gridline at
+// least as tall as the legend, whatever the spread of the bars.
+func TestChartLegendBand(t *testing.T) {
+	height := 4.5 * vg.Inch
+	plotPts := float64(height.Points()) - chartMargins
+	for _, tc := range []struct {
+		lo, hi float64
+		rows   int
+	}{{-1, 1, 5}, {-0.3, 0.4, 2}, {-6, 3.2, 5}, {-1, 1, 9}} {
+		yMin, gridTop, yMax := yRange(tc.lo, tc.hi, tc.rows, height)
+		if yMin > tc.lo || gridTop < tc.hi {
+			t.Errorf("%v: axis %v..%v does not hold the bars", tc, yMin, gridTop)
+		}
+		bandPts := plotPts * (yMax - gridTop) / (yMax - yMin)
+		if legend := float64(tc.rows)*legendRow + 8; bandPts < legend {
+			t.Errorf("%v: band of %.0f pt above the gridlines for a %.0f pt legend", tc, bandPts, legend)
+		}
 	}
 }
 

@@ -49,9 +49,9 @@
 // before an unlock, and a granted lock drops the kernel's pages and our
 // read-ahead. A node is the pair (fileid, file handle) (identity.go), so a
 // name another host replaced leads to a new node. O_DIRECT opens bypass
-// the page cache. Read-ahead is the kernel's (1 MiB
-// requests, 128 background requests); a user-space prefetcher would plug
-// into fileHandle.Read.
+// the page cache. Read-ahead is ours as well as the kernel's: each handle
+// that reads sequentially keeps a window of 2 to 8 MiB of READs in flight
+// ahead of it, 64 MiB per mount (readahead.go).
 //
 // # Semantics that differ from a local filesystem
 //
@@ -86,8 +86,18 @@
 //
 // # Goroutines
 //
-// The package starts none of its own; go-fuse owns the serving
-// goroutines and Server.Unmount waits for them. Unmount order: COMMIT
-// every open file, unmount the kernel mount, then CLOSE the NFS opens
-// left. The caller closes the Session afterwards.
+// go-fuse owns the serving goroutines and Server.Unmount waits for them.
+// Ours, each with its owner and its end:
+//
+//   - read-ahead READs (readahead.go): owned by their handle, cancelled
+//     and waited for when it is released;
+//   - write-behind WRITEs (writeback.go): owned by their file's writeback,
+//     waited for by the next flush, fsync or release;
+//   - repairs of files a recovery could not reach (reclaim.go): counted in
+//     filesystem.repairs, waited for by Unmount and Close;
+//   - the memory trimmer (memory.go): one per mount, stopped by Unmount
+//     and Close.
+//
+// Unmount order: COMMIT every open file, unmount the kernel mount, then
+// CLOSE the NFS opens left. The caller closes the Session afterwards.
 package fusefs

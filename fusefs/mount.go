@@ -139,8 +139,10 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 	root := &node{fsys: fsys, fh: o.RootFH}
 	root.setChange(o.RootAttr.Change)
 	mopts := fuse.MountOptions{
-		FsName:        o.FSName,
-		Name:          "efs",
+		FsName: o.FSName,
+		// The type in mountinfo is "fuse." + Name: "fuse.efs-fuse",
+		// what -t names and findmnt -t finds.
+		Name:          "efs-fuse",
 		MaxWrite:      min(maxIO, fsys.maxIO),
 		MaxReadAhead:  maxIO,
 		MaxBackground: maxBackground,
@@ -187,7 +189,8 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 			fsys.log.Debug("kernel read-ahead left at its default", zap.Error(err))
 		}
 	}
-	fsys.log.Info("mounted", zap.String("mountpoint", mountpoint), zap.String("source", o.FSName))
+	// The caller's logger names the mount point (mount_point).
+	fsys.log.Info("mounted", zap.String("source", o.FSName))
 	fsys.trim.start()
 	return &Server{fuse: srv, fsys: fsys, root: root}, nil
 }

@@ -24,7 +24,7 @@ func TestOperations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := testFSName + " " + e.mnt + " fuse.efs "
+		want := testFSName + " " + e.mnt + " fuse.efs-fuse "
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("/proc/mounts has no %q:\n%s", want, b)
 		}

@@ -361,7 +361,11 @@ func TestDialHandshakeTimeout(t *testing.T) {
 	}
 	start := time.Now()
 	_, err = d.DialContext(context.Background())
-	checkError(t, err, KindHandshake, "timed out")
+	checkError(t, err, KindHandshake, "did not answer the TLS handshake in time")
+	// Silence is not a refusal.
+	if want := "TLS connection to " + ln.Addr().String() + " failed: "; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("err = %v, want it to start %q", err, want)
+	}
 	if el := time.Since(start); el > 5*time.Second {
 		t.Errorf("dial took %v despite a 200ms timeout", el)
 	}

@@ -65,10 +65,11 @@ func (e *Error) Error() string {
 	if detail == "" && e.Err != nil {
 		detail = e.Err.Error()
 	}
-	switch e.Kind {
-	case KindBadCAFile:
+	switch {
+	case e.Kind == KindBadCAFile:
 		return detail
-	case KindConnect:
+	// A silent server refused nothing: it did not answer.
+	case e.Kind == KindConnect, isTimeout(e.Err):
 		return fmt.Sprintf("TLS connection to %s failed: %s", e.Addr, detail)
 	default:
 		return fmt.Sprintf("TLS connection to %s refused: %s", e.Addr, detail)
@@ -119,7 +120,7 @@ func classify(err error, addr, serverName string) *Error {
 	case errors.As(err, &opErr) && opErr.Op == "remote error":
 		e.detail = fmt.Sprintf("the server aborted the TLS handshake: %v", opErr.Err)
 	case isTimeout(err):
-		e.detail = fmt.Sprintf("the TLS handshake timed out: %v", err)
+		e.detail = "the server did not answer the TLS handshake in time"
 	default:
 		e.detail = fmt.Sprintf("TLS handshake failed: %v", err)
 	}

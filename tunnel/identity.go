@@ -94,7 +94,9 @@ func NewIdentity(ctx context.Context, cfg IdentityConfig) (*Identity, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	log := cfg.Logger.With(zap.String("fs_id", cfg.FSID))
+	// The caller's logger names the mount (fs_id and all): adding the
+	// file system here would repeat the key on every line.
+	log := cfg.Logger
 	switch {
 	case cfg.RenewEvery <= 0:
 		cfg.RenewEvery = DefaultRenewEvery

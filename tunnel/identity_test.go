@@ -427,7 +427,8 @@ func TestIdentityRun(t *testing.T) {
 		return aws.Credentials{AccessKeyID: idAK, SecretAccessKey: idSecret}, nil
 	})
 	id := newTestIdentity(t, func(c *IdentityConfig) {
-		c.RenewEvery, c.IAM, c.Logger = 30*time.Millisecond, staticSigner(t, p), zap.New(core)
+		// The mount's logger already names the file system.
+		c.RenewEvery, c.IAM, c.Logger = 30*time.Millisecond, staticSigner(t, p), zap.New(core).With(zap.String("fs_id", c.FSID))
 	})
 	first := id.cur.Load()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -448,6 +449,15 @@ func TestIdentityRun(t *testing.T) {
 	}
 	if logs.FilterMessageSnippet("renewal failed").Len() == 0 {
 		t.Error("failed renewal not logged")
+	}
+	for _, e := range logs.All() {
+		seen := map[string]bool{}
+		for _, f := range e.Context {
+			if seen[f.Key] {
+				t.Errorf("log line %q repeats the key %s", e.Message, f.Key)
+			}
+			seen[f.Key] = true
+		}
 	}
 }
 

@@ -261,7 +261,7 @@ func (r *Relay) serve(c *relayConn) {
 	if derr != nil {
 		switch {
 		case r.ctx.Err() != nil:
-		case refusedClientCert(derr): // TLS 1.2: the handshake itself fails
+		case RefusedClientCert(derr): // TLS 1.2: the handshake itself fails
 			log.Error(msgCertRefused, zap.Error(derr))
 		default:
 			log.Error("cannot reach the mount target; closing the local connection", zap.Error(derr))
@@ -434,7 +434,7 @@ func (c *relayConn) logEnd(log *zap.Logger) {
 	switch {
 	case errors.Is(err, errIdle):
 		log.Debug("connection idle; closed")
-	case s == fromTarget && refusedClientCert(err):
+	case s == fromTarget && RefusedClientCert(err):
 		// TLS 1.3: the server judges the certificate after the client's
 		// handshake is done, so the refusal arrives on the first read.
 		log.Error(msgCertRefused, zap.Error(err))
@@ -457,7 +457,10 @@ const (
 	alertCertificateRequired = 116
 )
 
-func refusedClientCert(err error) bool {
+// RefusedClientCert reports whether err is the mount target refusing our
+// client certificate (a TLS alert): at the handshake or, with TLS 1.3, on
+// the first read after it.
+func RefusedClientCert(err error) bool {
 	return isRemoteAlert(err, alertBadCertificate) || isRemoteAlert(err, alertAccessDenied) ||
 		isRemoteAlert(err, alertCertificateRequired)
 }

@@ -38,6 +38,10 @@ type Options struct {
 	// StartTunnel starts a tunnel process detached (default fallback.StartProcess).
 	StartTunnel fallback.StartFunc
 	Alive       func(pid int) bool
+	// ExitWhenIdle, when positive, ends supervision once the state
+	// directory has held no mount for that long: Idle is closed. A
+	// per-user watchdog does not outlive its user's last mount.
+	ExitWhenIdle time.Duration
 }
 
 // Watchdog supervises the mounts of one state directory.
@@ -48,6 +52,7 @@ type Watchdog struct {
 	log    *zap.Logger
 
 	cancel context.CancelFunc
+	idle   chan struct{}  // closed when ExitWhenIdle has passed without a mount
 	wg     sync.WaitGroup // the scan loop and every mount's loop
 	probes sync.WaitGroup // statfs calls, which may be stuck in the kernel
 }
@@ -58,7 +63,7 @@ func Start(o Options) (*Watchdog, error) {
 	if o.StateDir == "" {
 		return nil, errors.New("watchdog: no state directory")
 	}
-	w := &Watchdog{o: o, policy: NewPolicy(o.Config), log: o.Logger}
+	w := &Watchdog{o: o, policy: NewPolicy(o.Config), log: o.Logger, idle: make(chan struct{})}
 	if w.log == nil {
 		w.log = zap.NewNop()
 	}
@@ -111,6 +116,10 @@ func (w *Watchdog) defaults() {
 	}
 }
 
+// Idle is closed when the watchdog stopped supervising for lack of mounts
+// (Options.ExitWhenIdle); Close must still be called.
+func (w *Watchdog) Idle() <-chan struct{} { return w.idle }
+
 // probeDrain bounds how long Close waits for statfs calls stuck in the
 // kernel: they cannot be cancelled, and a hung mount must not keep the
 // watchdog from exiting.
@@ -139,6 +148,7 @@ func (w *Watchdog) Close() error {
 func (w *Watchdog) scanLoop(ctx context.Context) {
 	loops := map[string]chan struct{}{}
 	bad := map[string]string{} // path -> error already logged
+	var idleSince time.Time    // since when no state file and no loop: ExitWhenIdle
 	t := time.NewTicker(w.poll)
 	defer t.Stop()
 	for {
@@ -181,6 +191,18 @@ func (w *Watchdog) scanLoop(ctx context.Context) {
 					delete(loops, p)
 				}
 			default:
+			}
+		}
+		if w.o.ExitWhenIdle > 0 {
+			switch {
+			case err != nil || len(entries) > 0 || len(loops) > 0:
+				idleSince = time.Time{}
+			case idleSince.IsZero():
+				idleSince = w.o.Now()
+			case w.o.Now().Sub(idleSince) >= w.o.ExitWhenIdle:
+				w.log.Info("no mounts left to supervise; stopping", zap.Duration("idle", w.o.ExitWhenIdle))
+				close(w.idle)
+				return
 			}
 		}
 		select {

@@ -47,7 +47,7 @@ the same port, with a real grace period (--grace) in which clients must
 reclaim their state. --grace starts ganesha with that grace period from the
 beginning; without it ganesha starts graceless, so OPEN works at once.`,
 		Example: `  efs-fuse local-target --export /srv/efs --state /var/lib/efs-fuse-target
-  kill -USR1 $(pidof efs-fuse)   # drop all client connections
+  kill -USR1 PID                 # drop all client connections (PID: printed at start)
   efs-fuse local-target fault --state /var/lib/efs-fuse-target blackhole 20s
   efs-fuse local-target fault --state /var/lib/efs-fuse-target restart --grace --kill`,
 		Args: cobra.NoArgs,
@@ -111,6 +111,11 @@ Faults end by themselves after their duration; heal ends them early.`,
 			if kill {
 				args = append(args, "--kill")
 			}
+			// Here, not at the target: its reply is one line, and the
+			// list of commands reads better as the list it is.
+			if err := localtarget.CheckControl(args); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			if ctx == nil {
 				ctx = context.Background()
@@ -168,7 +173,9 @@ func runLocalTarget(ctx context.Context, opts *localTargetOptions, out io.Writer
 	fmt.Fprintf(out, "  CA file:       %s\n", t.CAFile())
 	fmt.Fprintf(out, "  ganesha (plain NFSv4.1, loopback): %s\n", t.NFSAddr())
 	fmt.Fprintf(out, "Mount it with:\n  %s\n", t.MountCommand(opts.mountpoint))
-	fmt.Fprintf(out, "SIGUSR1 cuts all client connections; Ctrl-C stops the target.\n")
+	// The target's own pid: `pidof efs-fuse` would also name every
+	// mount's serving process and the watchdog.
+	fmt.Fprintf(out, "kill -USR1 %d cuts all client connections; Ctrl-C stops the target.\n", os.Getpid())
 	fmt.Fprintf(out, "Faults: efs-fuse local-target fault --state %s blackhole 20s|delay 200ms 30s|restart [--grace] [--kill]|heal\n", opts.target.StateDir)
 
 	for {

@@ -59,6 +59,8 @@ func TestLocalTargetCommand(t *testing.T) {
 	nfsAddr := p.field(t, "ganesha (plain NFSv4.1, loopback):")
 	p.waitLine(t, "Mount it with:")
 	mountCmd := p.waitLine(t, "")
+	// The hint names this process, not `pidof efs-fuse` (every mount).
+	p.waitLine(t, fmt.Sprintf("kill -USR1 %d cuts all client connections", p.cmd.Process.Pid))
 
 	if !strings.HasPrefix(caFile, state+"/") {
 		t.Errorf("CA file %s is not in the state dir %s", caFile, state)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/efs-fuse/efs-fuse/internal/localtarget"
 )
 
 func TestReadIAMCredentials(t *testing.T) {
@@ -60,5 +62,20 @@ func TestLocalTargetIdentityFlags(t *testing.T) {
 		if got := cmd.Flags().Lookup(name).Value.String(); got != want {
 			t.Errorf("--%s = %q, want %q", name, got, want)
 		}
+	}
+}
+
+// TestFaultUnknownCommand: a wrong fault command lists the commands, one
+// a line, without needing a running target.
+func TestFaultUnknownCommand(t *testing.T) {
+	h := newHarness(t)
+	code := run(t.Context(), []string{"efs-fuse", "local-target", "fault", "--state", t.TempDir(), "blakhole", "20s"}, h.deps)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	got := h.stderr.String()
+	want := "unknown command \"blakhole\"; commands:\n" + localtarget.ControlUsage + "\n"
+	if got != want {
+		t.Errorf("stderr\n got %q\nwant %q", got, want)
 	}
 }

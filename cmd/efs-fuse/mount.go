@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/efs-fuse/efs-fuse/internal/daemon"
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
@@ -32,6 +34,7 @@ type mountOptions struct {
 	NoMtab, Sloppy     bool // mount(8)'s -n and -s: accepted, nothing to do
 	Verbose            bool // DEBUG logging
 	ConfigPath         string
+	ConfigExplicit     bool // --config given: a missing file is an error, not the defaults
 }
 
 // mountDeps is everything runMount reaches outside the process for, so
@@ -57,6 +60,9 @@ type mountDeps struct {
 	// StartWatchdog starts the watchdog for a state directory unless one
 	// runs; nil starts none (tests).
 	StartWatchdog func(stateDir, configPath string) error
+	// WatchdogIdleExit overrides how long a watchdog with no mount to
+	// supervise keeps running (tests); 0 is the default for Euid.
+	WatchdogIdleExit time.Duration
 }
 
 // fallbackMounter is fallback.Mounter's Mount: it returns once mounted,
@@ -104,14 +110,38 @@ func systemDeps() *mountDeps {
 // asked otherwise). Every failure is logged here and returned for Main to
 // print and map to an exit code.
 func runMount(ctx context.Context, o *mountOptions, d *mountDeps) error {
+	// Before anything else: the background process, tunnels and the
+	// watchdog run from other directories.
+	if err := absolutePaths(o); err != nil {
+		return err
+	}
+	if o.ConfigExplicit {
+		if _, err := os.Stat(o.ConfigPath); err != nil {
+			return &mountopts.UsageError{Msg: fmt.Sprintf("Configuration file %s (--config) cannot be read: %v", o.ConfigPath, unwrapPath(err))}
+		}
+	}
 	cfg, err := efsconfig.Load(o.ConfigPath)
 	if err != nil {
 		return err
 	}
-	logger, closeLog := openLog(cfg, o.Verbose, d)
+	logger, closeLog := openLog(cfg, o, d)
 	defer closeLog()
+	// warn is for what changes what the user gets (no encryption, no
+	// verification, options ignored, defaults in place of a config): the
+	// log alone is not read at mount time. In the foreground the log
+	// already reaches stderr. The background child says nothing: its
+	// parent ran the same checks and has said it, in the log too.
+	warn := func(msg string) {
+		if daemon.IsChild() {
+			return
+		}
+		logger.Warn(msg)
+		if !o.Foreground {
+			fmt.Fprintf(d.Stderr, "%s: warning: %s\n", o.InvokedAs, msg)
+		}
+	}
 	for _, w := range cfg.Warnings {
-		logger.Warn(w)
+		warn(w)
 	}
 	logger.Debug("mount requested", zap.String("device", o.Device), zap.String("mount_point", o.MountPoint),
 		zap.Strings("options", o.Options), zap.String("invoked_as", o.InvokedAs))
@@ -138,6 +168,9 @@ func runMount(ctx context.Context, o *mountOptions, d *mountDeps) error {
 	if err != nil {
 		return fail(err)
 	}
+	for _, w := range userWarnings(req, mode) {
+		warn(w) // a fake mount too: it shows what a mount would give
+	}
 	if o.Fake {
 		printPlan(d.Stdout, o, req)
 		return nil
@@ -149,6 +182,7 @@ func runMount(ctx context.Context, o *mountOptions, d *mountDeps) error {
 	}
 	req.Config, req.Foreground = cfg, o.Foreground
 	req.Logger = logger.With(zap.String("fs_id", req.FSID), zap.String("mount_point", req.MountPoint))
+	req.RemountArgs = remountArgs(o)
 	if reason != "" {
 		logger.Info(reason)
 	}
@@ -159,10 +193,6 @@ func runMount(ctx context.Context, o *mountOptions, d *mountDeps) error {
 		ensureWatchdog(d, cfg, req.StateDir, o.ConfigPath, logger)
 		return nil
 	}
-	if u := req.Options.Unrecognized(); len(u) > 0 {
-		req.Logger.Warn("NFS options not used in FUSE mode", zap.Strings("options", u))
-	}
-
 	workLogged := false // the work logs its own failure; the parent must not repeat it
 	err = d.Daemonize(o.Foreground, func(ready func()) error {
 		var once sync.Once
@@ -196,7 +226,11 @@ func resolveMount(ctx context.Context, o *mountOptions, cfg *efsconfig.Config, d
 	if err != nil {
 		return nil, err
 	}
-	opts, err := mountopts.Parse(strings.Join(o.Options, ","))
+	parse := mountopts.Parse
+	if o.Sloppy {
+		parse = mountopts.ParseSloppy // mount -s, as mount.nfs4 reads it
+	}
+	opts, err := parse(strings.Join(o.Options, ","))
 	if err != nil {
 		return nil, err
 	}
@@ -239,17 +273,25 @@ func checkMountPoint(p string) (string, error) {
 
 // openLog opens mount.log; a log that cannot be opened must not stop the
 // mount, so it degrades to no logging with a warning.
-func openLog(cfg *efsconfig.Config, verbose bool, d *mountDeps) (*zap.Logger, func()) {
+func openLog(cfg *efsconfig.Config, o *mountOptions, d *mountDeps) (*zap.Logger, func()) {
+	var console io.Writer
+	if o.Foreground && !o.Fake {
+		console = d.Stderr // -f: the log on the terminal too
+	}
 	logger, closeFn, err := d.NewLogger(logging.LogConfig{
 		Dir:       logDir(d.Euid, d.Getenv),
 		FileName:  logging.MountLogName,
 		Level:     cfg.Default.LoggingLevel,
 		MaxBytes:  cfg.Default.LoggingMaxBytes,
 		FileCount: cfg.Default.LoggingFileCount,
-		Debug:     verbose,
+		Debug:     o.Verbose,
+		Console:   console,
 	})
 	if err != nil {
 		fmt.Fprintf(d.Stderr, "warning: not logging to a file: %v\n", err)
+		if console != nil { // -f: the terminal still gets the log
+			return zap.New(zapcore.NewCore(logging.NewEncoder(), zapcore.AddSync(console), zapcore.InfoLevel)), func() {}
+		}
 		return zap.NewNop(), func() {}
 	}
 	return logger, closeFn
@@ -264,7 +306,11 @@ func printPlan(w io.Writer, o *mountOptions, r *mountopts.MountRequest) {
 	case !r.Options.TLS:
 		mode = "FUSE, NFSv4.1 over TCP without TLS"
 	}
-	fmt.Fprintf(w, "fake mount: nothing mounted (%s -f)\n", o.InvokedAs)
+	flag := "--fake"
+	if invokedAsMountHelper(o.InvokedAs) {
+		flag = "-f" // mount(8)'s fake flag
+	}
+	fmt.Fprintf(w, "fake mount: nothing mounted (%s %s)\n", o.InvokedAs, flag)
 	fmt.Fprintf(w, "  file system: %s:%s\n", r.FSID, r.Path)
 	fmt.Fprintf(w, "  mount point: %s\n", r.MountPoint)
 	fmt.Fprintf(w, "  server:      %s\n", r.Target.DNSName)

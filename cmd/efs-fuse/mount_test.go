@@ -60,6 +60,10 @@ func newHarness(t *testing.T) *harness {
 	if err := os.Mkdir(h.mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// --config is given explicitly, so it must exist.
+	if err := os.WriteFile(h.cfg, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	h.deps = &mountDeps{
 		Stdout: h.stdout, Stderr: h.stderr,
 		Getenv:        func(k string) string { return h.env[k] },
@@ -157,7 +161,7 @@ func TestOtherFailures(t *testing.T) {
 			func(h *harness) []string { return []string{"efs-fuse", "fs-1:/", h.mnt, "-o", "tls"} },
 			"connect fs-1.efs.us-east-1.amazonaws.com:2049: connection refused\n"},
 		{"ChildReports", func(h *harness) { h.daemonErr = &daemon.ChildError{Msg: "mount failed in the background"} },
-			func(h *harness) []string { return []string{"efs-fuse", "fs-1:/", h.mnt} },
+			func(h *harness) []string { return []string{"efs-fuse", "fs-1:/", h.mnt, "-o", "tls"} },
 			"mount failed in the background\n"},
 		{"BadCNAME", nil, func(h *harness) []string { return []string{"efs-fuse", "nfs.example.com:/", h.mnt} },
 			`Failed to resolve "nfs.example.com" - check that the specified DNS name is a CNAME record resolving to a valid EFS DNS name` + "\n"},

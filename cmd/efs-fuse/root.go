@@ -93,7 +93,11 @@ are those of the EFS mount helper, amazon-efs-utils.
 DEVICE is fs-id[:/path] (path defaults to /) or the DNS name of a mount target.
 OPTIONS are the EFS helper's (tls, tlsport, iam, accesspoint, region, az,
 mounttargetip, ...) plus mounttargetport=N and fallback, and NFS options (hard,
-soft, timeo, retrans, rsize, wsize, ro, noac, actimeo, ...).
+soft, timeo, retrans, rsize, wsize, ro, noac, actimeo, ...). An option nobody
+knows fails the mount, naming the option meant if it looks like a typo (-s:
+mount anyway). Relative paths (cafile=, jwtpath=, netns=, --config, the mount
+point) are read against the current directory. Warnings that weaken the mount
+(no TLS, verify=0, ignored options) are printed as well as logged.
 
 The command returns once the file system answers, leaving a background process
 serving the mount (or exits 1 with the reason).
@@ -102,12 +106,12 @@ How -f is read depends on the name the program is run by:
   mount.efs (e.g. a /sbin/mount.efs symlink, run by "mount -t efs" and fstab):
       mount(8) helper semantics: -f is a FAKE mount: parse and validate
       everything, resolve the server, print what would be done, mount nothing.
-      -n, -s and -v are mount(8)'s and are accepted.
+      -n, -s (sloppy: unknown options are ignored) and -v are mount(8)'s.
   efs-fuse (also mount.fuse.efs-fuse, and via mount.fuse3 for
   "mount -t fuse.efs-fuse DEVICE DIR -o OPTS", which prepends options such as
   rw, dev, suid and never passes -f):
       -f keeps the mount in the FOREGROUND (for debugging and systemd
-      Type=simple units); --fake is the dry run.`
+      Type=simple units), logging to stderr as well; --fake is the dry run.`
 
 const rootExample = `  efs-fuse -o tls fs-12345678:/ /mnt/efs
   efs-fuse fs-12345678:/data /mnt/efs -o tls,iam,accesspoint=fsap-0123456789abcdef0
@@ -133,6 +137,7 @@ func newRootCmd(name string, deps *mountDeps, runF func(context.Context, *mountO
 					"Usage: %s [-o OPTIONS] [-f] [-n] [-s] [-v] [--config PATH] DEVICE MOUNTPOINT", name)}
 			}
 			opts.Device, opts.MountPoint = args[0], args[1]
+			opts.ConfigExplicit = cmd.Flags().Changed("config")
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -150,9 +155,9 @@ func newRootCmd(name string, deps *mountDeps, runF func(context.Context, *mountO
 		f.BoolVar(&opts.Fake, "fake", false, "fake mount: validate and print, mount nothing")
 	}
 	f.BoolVarP(&opts.NoMtab, "no-mtab", "n", false, "accepted for mount(8); there is no /etc/mtab to write")
-	f.BoolVarP(&opts.Sloppy, "sloppy", "s", false, "accepted for mount(8); unknown NFS options are already tolerated")
-	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "log at DEBUG level")
-	f.StringVar(&opts.ConfigPath, "config", efsconfig.DefaultPath, "configuration file")
+	f.BoolVarP(&opts.Sloppy, "sloppy", "s", false, "sloppy (mount(8) -s): ignore unknown options instead of refusing them")
+	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "log at DEBUG level (with -f, on stderr too)")
+	f.StringVar(&opts.ConfigPath, "config", efsconfig.DefaultPath, "configuration file (when given, it must exist)")
 
 	cmd.AddCommand(newLocalTargetCmd(), newUnmountCmd(), newTunnelCmd(), newWatchdogCmd(deps), newStatusCmd(deps), newBenchCmd())
 	return cmd

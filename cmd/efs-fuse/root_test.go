@@ -34,7 +34,7 @@ func TestArgvForms(t *testing.T) {
 		{"MountFuseName", []string{"mount.fuse.efs-fuse", "fs-1:/", "/mnt", "-f", "-o", "tls"},
 			mountOptions{InvokedAs: "mount.fuse.efs-fuse", Device: "fs-1:/", MountPoint: "/mnt", Options: []string{"tls"}, Foreground: true}},
 		{"ConfigFlag", []string{"efs-fuse", "--config", "/tmp/x.conf", "fs-1:/", "/mnt"},
-			mountOptions{InvokedAs: "efs-fuse", Device: "fs-1:/", MountPoint: "/mnt", ConfigPath: "/tmp/x.conf"}},
+			mountOptions{InvokedAs: "efs-fuse", Device: "fs-1:/", MountPoint: "/mnt", ConfigPath: "/tmp/x.conf", ConfigExplicit: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

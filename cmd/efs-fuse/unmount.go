@@ -6,9 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/efs-fuse/efs-fuse/internal/mountopts"
 )
 
 // unmountOptions is the parsed command line of `efs-fuse unmount`.
@@ -29,24 +32,33 @@ exits. umount(8) and fusermount3 -u have the same effect.
 --force detaches the mount at once (umount -l) even when the server is not
 answering or files are still open; the background process finishes when the
 last user of the mount lets go.`,
-		Args:          cobra.ExactArgs(1),
-		SilenceErrors: true,
-		SilenceUsage:  true,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				// The usage says what is missing better than a count.
+				return &mountopts.UsageError{Msg: strings.TrimSpace(cmd.UsageString())}
+			}
+			return nil
+		},
+		SilenceErrors:         true,
+		SilenceUsage:          true,
+		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.MountPoint = args[0]
-			return runUnmount(o)
+			return runUnmount(o, os.Geteuid())
 		},
 	}
 	cmd.Flags().BoolVar(&o.Force, "force", false, "lazy unmount (umount -l): do not wait for a dead server or busy files")
 	return cmd
 }
 
-func runUnmount(o *unmountOptions) error {
+// runUnmount unmounts with umount2 as root (euid 0), through fusermount3
+// otherwise.
+func runUnmount(o *unmountOptions, euid int) error {
 	mp, err := filepath.Abs(o.MountPoint)
 	if err != nil {
-		return err
+		return fmt.Errorf("unmount %s: %w", o.MountPoint, err)
 	}
-	if os.Geteuid() == 0 {
+	if euid == 0 {
 		flags := 0
 		if o.Force {
 			flags = syscall.MNT_DETACH
@@ -62,10 +74,20 @@ func runUnmount(o *unmountOptions) error {
 		args = []string{"-u", "-z", mp}
 	}
 	out, err := exec.Command("fusermount3", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("fusermount3 %v: %s: %w", args, out, err)
+	return fusermountError(mp, out, err)
+}
+
+// fusermountError words a failed fusermount3 run by its own message
+// ("fusermount3: entry for /x not found in /etc/mtab"), which says more
+// than its exit status; the status is shown only when it said nothing.
+func fusermountError(mp string, out []byte, err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	if msg := strings.Join(strings.Fields(string(out)), " "); msg != "" {
+		return fmt.Errorf("unmount %s: %s", mp, msg)
+	}
+	return fmt.Errorf("unmount %s: fusermount3 failed: %w", mp, err)
 }
 
 func unmountHint(err error) error {

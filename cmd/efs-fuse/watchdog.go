@@ -100,7 +100,8 @@ func newWatchdogCmd(deps *mountDeps) *cobra.Command {
 		Short: "Supervise efs-fuse mounts: restart stuck sessions, remount dead FUSE daemons, restart tunnels",
 		Long: `Runs the mount watchdog in the foreground (systemd: Type=simple). One runs per
 host as root, or per user otherwise (one per state directory, held by a lock):
-a second one exits at once with status 0. Mounts start it when none runs.
+a second one exits at once with status 0. Mounts start it when none runs. A
+user's exits 30 s after the last of that user's mounts is gone; root's stays.
 
 For every mount in the state directory, in its own loop every
 poll_interval_sec: FUSE mounts get a statfs probe with a timeout (a hung one
@@ -162,7 +163,7 @@ func runWatchdog(ctx context.Context, o *watchdogOptions, d *mountDeps) error {
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
+	defer func() { lock.Release() }()
 
 	logger, closeLog, err := d.NewLogger(logging.LogConfig{
 		Dir: logDir(d.Euid, d.Getenv), FileName: logging.WatchdogLogName, Level: cfg.Default.LoggingLevel,
@@ -175,11 +176,50 @@ func runWatchdog(ctx context.Context, o *watchdogOptions, d *mountDeps) error {
 	for _, warn := range cfg.Warnings {
 		logger.Warn(warn)
 	}
-	w, err := watchdog.Start(watchdog.Options{StateDir: dir, Config: cfg.Watchdog, Logger: logger, MountInfo: d.ReadMountInfo})
-	if err != nil {
-		logger.Error(err.Error())
-		return err
+	for {
+		w, err := watchdog.Start(watchdog.Options{StateDir: dir, Config: cfg.Watchdog, Logger: logger,
+			MountInfo: d.ReadMountInfo, ExitWhenIdle: idleExit(d)})
+		if err != nil {
+			logger.Error(err.Error())
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return w.Close()
+		case <-w.Idle():
+		}
+		_ = w.Close()
+		// Let go, then look once more: a mount that found the lock held
+		// (and so started no watchdog) wrote its state file before
+		// looking, so it is listed now, and this watchdog carries on.
+		lock.Release()
+		if entries, err := watchdog.ListStates(dir); err == nil && len(entries) == 0 {
+			return nil
+		}
+		if lock, err = watchdog.AcquireLock(dir); err != nil {
+			if errors.Is(err, watchdog.ErrRunning) {
+				return nil // a new mount started another
+			}
+			return err
+		}
+		logger.Info("a mount appeared while stopping; supervising again")
 	}
-	<-ctx.Done()
-	return w.Close()
+}
+
+// userWatchdogIdle is how long a per-user watchdog waits with no mount
+// before it exits: a remount after a crash, or the next mount of a script,
+// comes well within it.
+const userWatchdogIdle = 30 * time.Second
+
+// idleExit is when the watchdog stops for lack of mounts: never for the
+// host's (root's) watchdog, which systemd may run, and after
+// userWatchdogIdle for a user's, which a mount started and nobody stops.
+func idleExit(d *mountDeps) time.Duration {
+	switch {
+	case d.WatchdogIdleExit != 0:
+		return d.WatchdogIdleExit
+	case d.Euid == 0:
+		return 0
+	}
+	return userWatchdogIdle
 }

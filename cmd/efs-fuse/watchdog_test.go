@@ -134,3 +134,50 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("json states %v (%d mounts)", states, len(js.Mounts))
 	}
 }
+
+// TestUserWatchdogExitsAfterLastMount: a per-user watchdog keeps running
+// while its state directory names a mount, and exits (status 0, lock
+// released) once the last state file is gone; root's never does.
+func TestUserWatchdogExitsAfterLastMount(t *testing.T) {
+	h := newHarness(t)
+	if err := os.WriteFile(h.cfg, []byte("[mount-watchdog]\npoll_interval_sec = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.deps.WatchdogIdleExit = 200 * time.Millisecond
+	dir := stateDir(h.deps.Euid, h.deps.Getenv)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Any state file counts, even one the watchdog cannot read.
+	state := filepath.Join(dir, "fs-3.mnt.x.fuse")
+	if err := os.WriteFile(state, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int, 1)
+	go func() { done <- run(t.Context(), []string{"efs-fuse", "watchdog", "--config", h.cfg}, h.deps) }()
+	select {
+	case code := <-done:
+		t.Fatalf("the watchdog exited (%d) with a mount to supervise", code)
+	case <-time.After(2500 * time.Millisecond): // two polls, ten idle periods
+	}
+	if running, _ := watchdog.Running(dir); !running {
+		t.Fatal("watchdog not running")
+	}
+	if err := os.Remove(state); err != nil { // the unmount
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watchdog still runs 10 s after the last mount went")
+	}
+	if running, _ := watchdog.Running(dir); running {
+		t.Error("lock still held")
+	}
+	if idleExit(&mountDeps{Euid: 0}) != 0 || idleExit(&mountDeps{Euid: 1000}) != userWatchdogIdle {
+		t.Error("only a user's watchdog exits when idle")
+	}
+}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,8 +79,13 @@ func mountAndUnmount(t *testing.T, e *rootEnv, fstype string) {
 	if out, err := e.cmd(t, "mount", "-t", fstype, "-o", e.options, "fs-12345678:/", e.mnt); err != nil {
 		t.Fatalf("mount -t %s: %v\n%s", fstype, err, out)
 	}
-	if line := mountLine(t, e.mnt); !strings.HasPrefix(line, "fs-12345678:/ "+e.mnt+" fuse.efs ") {
+	if line := mountLine(t, e.mnt); !strings.HasPrefix(line, "fs-12345678:/ "+e.mnt+" fuse.efs-fuse ") {
 		t.Fatalf("/proc/mounts line = %q", line)
+	}
+	// The type the user named finds it, whichever way it was mounted.
+	if out, err := exec.Command("findmnt", "-t", "fuse.efs-fuse", "-n", "-o", "TARGET", e.mnt).CombinedOutput(); err != nil ||
+		strings.TrimSpace(string(out)) != e.mnt {
+		t.Errorf("findmnt -t fuse.efs-fuse %s: %v, %q", e.mnt, err, out)
 	}
 	pid := e.servingPID(t)
 	if err := os.WriteFile(filepath.Join(e.mnt, "via-"+fstype), []byte(fstype), 0o644); err != nil {

@@ -96,7 +96,7 @@ func TestUnprivilegedMount(t *testing.T) {
 	}
 	t.Cleanup(func() { _, _ = e.asUser(t, "fusermount3 -u -z "+e.mnt) })
 	line := mountLine(t, e.mnt)
-	if !strings.Contains(line, "fs-12345678:/ "+e.mnt+" fuse.efs ") || !strings.Contains(line, "user_id=1000") {
+	if !strings.Contains(line, "fs-12345678:/ "+e.mnt+" fuse.efs-fuse ") || !strings.Contains(line, "user_id=1000") {
 		t.Fatalf("/proc/mounts line = %q", line)
 	}
 	if out, err := e.asUser(t, "echo data > "+e.mnt+"/mine && chown 0 "+e.mnt+"/mine"); err == nil {
@@ -193,4 +193,25 @@ func waitUnmounted(t *testing.T, mnt string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s still mounted", mnt)
+}
+
+// TestUnprivilegedMountRefusedSaysWhy: when fusermount3 refuses a user's
+// mount, the user reads fusermount3's own reason on one line, not a wait
+// status ("fusermount exited with code 256").
+func TestUnprivilegedMountRefusedSaysWhy(t *testing.T) {
+	e := newUserEnv(t)
+	// A directory uid 1000 may enter but not write: fusermount3 refuses it.
+	notMine := filepath.Join(filepath.Dir(e.mnt), "not-mine")
+	if err := os.Mkdir(notMine, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.asUser(t, binary+" -o "+e.options+" fs-12345678:/ "+notMine)
+	if err == nil {
+		_, _ = e.asUser(t, "fusermount3 -u -z "+notMine)
+		t.Fatalf("uid 1000 mounted on a directory it cannot write:\n%s", out)
+	}
+	want := "Failed to mount at " + notMine + ": fusermount3: user has no write access to mountpoint " + notMine + "\n"
+	if out != want {
+		t.Errorf("output\n got %q\nwant %q", out, want)
+	}
 }

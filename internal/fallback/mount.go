@@ -59,7 +59,7 @@ func (m *Mounter) Mount(ctx context.Context, req *mountopts.MountRequest) error 
 		return err
 	}
 	if !req.Options.TLS {
-		log.Warn("mounting without TLS: NFS traffic is not encrypted")
+		// The command has warned that this is clear text (stderr and log).
 		if err := m.mountNFS(ctx, req, 0, log); err != nil {
 			return err
 		}

@@ -92,20 +92,24 @@ func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready f
 		Logger:  log.Named("nfs"),
 	})
 	if err != nil {
-		return fmt.Errorf("Failed to connect to %s (%s): %w", req.Target.DNSName, req.Target.DialAddr, err)
+		return connectError(req, err)
 	}
 	defer closeSession(client, log)
 
 	rootFH, rootAttr, err := client.LookupPath(cctx, cred, req.Path)
 	if err != nil {
-		return fmt.Errorf("Failed to mount %s:%s: %w", req.FSID, req.Path, err)
+		return lookupError(req, err)
 	}
 	if rootAttr.Type != nfsclient.TypeDir {
 		return fmt.Errorf("Failed to mount %s:%s: not a directory", req.FSID, req.Path)
 	}
-	srv, err := fusefs.Mount(req.MountPoint, fuseOptions(req, client, rootFH, rootAttr, id, log))
-	if err != nil {
+	var srv *fusefs.Server
+	stderr, err := captureStderr(func() (err error) {
+		srv, err = fusefs.Mount(req.MountPoint, fuseOptions(req, client, rootFH, rootAttr, id, log))
 		return err
+	})
+	if err != nil {
+		return fusermountError(req.MountPoint, stderr, err)
 	}
 	fsrv.Store(srv)
 	if req.StateDir != "" {
@@ -147,7 +151,11 @@ func (m Mounter) state(req *mountopts.MountRequest) State {
 		if err != nil {
 			exe = os.Args[0]
 		}
-		cmd = RemountArgv(exe, os.Args[1:])
+		args := req.RemountArgs
+		if args == nil {
+			args = os.Args[1:]
+		}
+		cmd = RemountArgv(exe, args)
 	}
 	return State{
 		PID: os.Getpid(), Cmd: cmd, MountPoint: req.MountPoint, FSID: req.FSID,
@@ -164,7 +172,7 @@ func (m Mounter) state(req *mountopts.MountRequest) State {
 func (m Mounter) dialer(req *mountopts.MountRequest, log *zap.Logger, cert func() (*tls.Certificate, error)) (func(context.Context) (net.Conn, error), error) {
 	o := req.Options
 	if !o.TLS {
-		log.Warn("mounting without TLS: NFS traffic is not encrypted")
+		// The command has warned that this is clear text (stderr and log).
 		addr, netns := req.Target.DialAddr, o.NetNS
 		if err := tunnel.CheckNetNS(netns); err != nil {
 			return nil, err

@@ -55,3 +55,16 @@ func TestStateFile(t *testing.T) {
 		}
 	}
 }
+
+// TestStateCmdFromRequest: the state file's remount command comes from the
+// request's RemountArgs (paths made absolute by the command), not from
+// this process's argv, which may hold relative ones.
+func TestStateCmdFromRequest(t *testing.T) {
+	req := request(t, "127.0.0.1:2049", "tls")
+	req.MountPoint = "/mnt/efs"
+	req.RemountArgs = []string{"fs-12345678:/", "/mnt/efs", "-o", "tls,cafile=/home/u/ca.pem"}
+	st := Mounter{RemountCmd: nil}.state(req)
+	if got := strings.Join(st.Cmd[1:], " "); got != "fs-12345678:/ /mnt/efs -o tls,cafile=/home/u/ca.pem" {
+		t.Errorf("state Cmd = %q", st.Cmd)
+	}
+}

@@ -126,6 +126,13 @@ type controlCommand struct {
 	restart   RestartOptions
 }
 
+// CheckControl reports what is wrong with a command line before it is
+// sent (an unknown command names them all), or nil.
+func CheckControl(args []string) error {
+	_, err := parseControl(args)
+	return err
+}
+
 // parseControl reads one command's fields (see ControlUsage).
 func parseControl(args []string) (controlCommand, error) {
 	if len(args) == 0 {

@@ -9,6 +9,7 @@ package logging
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,9 @@ type LogConfig struct {
 	FileCount int    // logging_file_count: rotated files kept
 	// Debug forces DEBUG (the -v flag).
 	Debug bool
+	// Console, when set, gets every line too: a mount in the foreground
+	// (-f) shows its log on the terminal, where its user is looking.
+	Console io.Writer
 	// Clock stamps entries; nil means the system clock (tests fix it).
 	Clock zapcore.Clock
 }
@@ -58,6 +62,9 @@ func New(cfg LogConfig) (*zap.Logger, func(), error) {
 		MaxBackups: cfg.FileCount,
 	}
 	core := zapcore.NewCore(NewEncoder(), zapcore.AddSync(w), level)
+	if cfg.Console != nil {
+		core = zapcore.NewTee(core, zapcore.NewCore(NewEncoder(), zapcore.Lock(zapcore.AddSync(cfg.Console)), level))
+	}
 	opts := []zap.Option{zap.ErrorOutput(zapcore.Lock(zapcore.AddSync(discard{})))}
 	if cfg.Clock != nil {
 		opts = append(opts, zap.WithClock(cfg.Clock))

@@ -168,3 +168,21 @@ func TestEnsureDirMode(t *testing.T) {
 		t.Errorf("mode = %v, %v; want 0750", fi.Mode().Perm(), err)
 	}
 }
+
+// TestConsole: with Console set (a foreground mount) every line the file
+// gets reaches the terminal as well, at the same level and in the same form.
+func TestConsole(t *testing.T) {
+	var console strings.Builder
+	at := time.Date(2023, 1, 27, 1, 26, 27, 0, time.UTC)
+	l, path := newTestLogger(t, logging.LogConfig{Level: "INFO", Console: &console, Clock: fixedClock{at}})
+	l.Warn("mounting without TLS")
+	l.Debug("hidden at INFO")
+	_ = l.Sync()
+	want := "2023-01-27 01:26:27 UTC - WARNING - mounting without TLS\n"
+	if got := readFile(t, path); got != want {
+		t.Errorf("file %q, want %q", got, want)
+	}
+	if console.String() != want {
+		t.Errorf("console %q, want %q", console.String(), want)
+	}
+}

@@ -183,9 +183,10 @@ var interpreted = map[string]bool{
 	"users": true, "nofail": true, "nconnect": true,
 }
 
-// Unrecognized lists the NFS options FUSE mode neither interprets nor
-// knows to be harmless; the mounter logs them as a warning. Port-based mode
-// hands them all to mount.nfs, which is why Parse does not reject them.
+// Unrecognized lists the options FUSE mode neither interprets nor knows
+// to be harmless (NFS options it has no use for, and with ParseSloppy
+// unknown ones); the mount warns about them. Port-based mode hands them
+// all to mount.nfs4.
 func (o *Options) Unrecognized() []string {
 	var out []string
 	for _, opt := range o.NFS {

@@ -74,8 +74,17 @@ var efsOnly = map[string]bool{
 func IsEFSOnly(key string) bool { return efsOnly[key] }
 
 // Parse parses and validates a comma-separated -o string. Several -o
-// arguments can be joined with commas first. Errors are *UsageError.
-func Parse(optsString string) (*Options, error) {
+// arguments can be joined with commas first. An option that neither EFS,
+// NFS, mount(8) nor FUSE knows is refused, as mount.nfs4 would refuse it
+// (a typo must not mount with a default silently in its place). Errors
+// are *UsageError.
+func Parse(optsString string) (*Options, error) { return parse(optsString, false) }
+
+// ParseSloppy is Parse for mount -s: unknown options are kept, and
+// Unrecognized lists them, instead of failing the mount.
+func ParseSloppy(optsString string) (*Options, error) { return parse(optsString, true) }
+
+func parse(optsString string, sloppy bool) (*Options, error) {
 	o := &Options{MountTargetPort: DefaultMountTargetPort, efs: map[string]string{}}
 	for _, item := range strings.Split(optsString, ",") {
 		item = strings.TrimSpace(item)
@@ -86,6 +95,9 @@ func Parse(optsString string) (*Options, error) {
 		if efsOnly[key] {
 			o.efs[key] = value
 			continue
+		}
+		if !sloppy && !known(key) {
+			return nil, unknownOption(key)
 		}
 		o.NFS = append(o.NFS, Option{Key: key, Value: value, HasValue: hasValue})
 	}

@@ -197,7 +197,7 @@ func TestSettings(t *testing.T) {
 }
 
 func TestUnrecognizedAndAccessors(t *testing.T) {
-	o, err := mountopts.Parse("rw,dev,suid,noatime,x-systemd.requires=a,weird=1,timeo=5,lookupcache=none,frob,timeo=7")
+	o, err := mountopts.ParseSloppy("rw,dev,suid,noatime,x-systemd.requires=a,weird=1,timeo=5,lookupcache=none,frob,timeo=7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,4 +239,39 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseUnknownOption: an option nobody knows fails the mount with its
+// name and, when it looks like a typo, the option meant; mount -s keeps it.
+func TestParseUnknownOption(t *testing.T) {
+	const sloppy = "; mount -s (sloppy) mounts anyway and ignores it"
+	tests := []struct{ opts, want string }{
+		{"tls,bogusopt=1", `Unknown mount option "bogusopt": it is neither an EFS nor an NFS option` + sloppy},
+		{"tsl,mounttargetport=2050", `Unknown mount option "tsl": it is neither an EFS nor an NFS option (did you mean "tls"?)` + sloppy},
+		{"tls,acesspoint=fsap-0123456789abcdef0", `Unknown mount option "acesspoint": it is neither an EFS nor an NFS option (did you mean "accesspoint"?)` + sloppy},
+		{"tls,nconect=4", `Unknown mount option "nconect": it is neither an EFS nor an NFS option (did you mean "nconnect"?)` + sloppy},
+		{"tls,x", `Unknown mount option "x": it is neither an EFS nor an NFS option` + sloppy},
+	}
+	for _, tc := range tests {
+		_, err := mountopts.Parse(tc.opts)
+		var ue *mountopts.UsageError
+		if !errors.As(err, &ue) || ue.Msg != tc.want {
+			t.Errorf("Parse(%q)\n got %v\nwant %s", tc.opts, err, tc.want)
+		}
+		o, err := mountopts.ParseSloppy(tc.opts)
+		if err != nil {
+			t.Errorf("ParseSloppy(%q): %v", tc.opts, err)
+			continue
+		}
+		if len(o.Unrecognized()) != 1 {
+			t.Errorf("ParseSloppy(%q).Unrecognized() = %v, want the unknown option", tc.opts, o.Unrecognized())
+		}
+	}
+	// What mount(8), mount.fuse3, systemd and nfs(5) pass is known.
+	for _, opts := range []string{"rw,nosuid,nodev,relatime,noexec", "_netdev,x-systemd.automount,nofail,noauto",
+		"tls,nolock,rdirplus,clientaddr=10.0.0.1,mountport=1", "allow_other,default_permissions,fsname=a,subtype=efs"} {
+		if _, err := mountopts.Parse(opts); err != nil {
+			t.Errorf("Parse(%q): %v", opts, err)
+		}
+	}
 }

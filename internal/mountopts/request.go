@@ -20,6 +20,11 @@ type MountRequest struct {
 	Foreground bool
 	Logger     *zap.Logger // carries fs_id and mount_point fields
 	StateDir   string      // exists, with the config's state_file_dir_mode
+	// RemountArgs are the arguments (after the program) that mount this
+	// again from any working directory: paths absolute, no foreground
+	// flag. The watchdog runs them after the serving process died; nil
+	// means the mounter derives them from its own command line.
+	RemountArgs []string
 }
 
 // Mounter performs a mount. Mount blocks until the file system is unmounted

@@ -89,7 +89,7 @@ func (c *Conn) Pending() int {
 // Fail ends the connection with err as the cause (for example a
 // heartbeat that went unanswered); pending calls fail with it.
 func (c *Conn) Fail(err error) {
-	c.fail(fmt.Errorf("%w: %v", ErrConnClosed, err))
+	c.fail(closed(err, "%v", err))
 }
 
 // Send writes an encoded call record (from Program.EncodeCall) and returns
@@ -120,7 +120,7 @@ func (c *Conn) Send(rec []byte) (<-chan Reply, error) {
 	if err != nil {
 		// A partial write leaves the stream unusable: end the connection,
 		// which fails this call and every other pending one alike.
-		c.fail(fmt.Errorf("%w: write: %v", ErrConnClosed, err))
+		c.fail(closed(err, "write: %v", err))
 	}
 	return ch, nil
 }
@@ -189,7 +189,7 @@ func (c *Conn) readLoop() {
 	for {
 		rec, err := rr.ReadRecord()
 		if err != nil {
-			c.fail(fmt.Errorf("%w: read: %v", ErrConnClosed, err))
+			c.fail(closed(err, "read: %v", err))
 			break
 		}
 		c.lastRecv.Store(time.Now().UnixNano())

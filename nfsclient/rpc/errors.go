@@ -46,3 +46,30 @@ func (e *ReplyError) Error() string {
 	}
 	return fmt.Sprintf("rpc: call not accepted (status %d)", e.AcceptStat)
 }
+
+// closedError is a call's error when its connection ended: it wraps
+// ErrConnClosed and keeps the cause (a read error, a TLS alert, an
+// oversized record) out of the chain, so that errno mapping sees a closed
+// connection and not the socket error behind it. ClosedBy reads it.
+type closedError struct {
+	msg   string
+	cause error
+}
+
+func closed(cause error, format string, args ...any) error {
+	return &closedError{msg: ErrConnClosed.Error() + ": " + fmt.Sprintf(format, args...), cause: cause}
+}
+
+func (e *closedError) Error() string { return e.msg }
+func (e *closedError) Unwrap() error { return ErrConnClosed }
+
+// ClosedBy returns what ended the connection that err's call failed on, or
+// nil: a mount that fails at once tells the user why from it (a TLS
+// alert, a server that does not speak RPC).
+func ClosedBy(err error) error {
+	var ce *closedError
+	if errors.As(err, &ce) {
+		return ce.cause
+	}
+	return nil
+}
