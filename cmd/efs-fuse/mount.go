@@ -20,6 +20,7 @@ import (
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
 	"github.com/efs-fuse/efs-fuse/internal/fallback"
 	"github.com/efs-fuse/efs-fuse/internal/fusemount"
+	"github.com/efs-fuse/efs-fuse/internal/idmap"
 	"github.com/efs-fuse/efs-fuse/internal/logging"
 	"github.com/efs-fuse/efs-fuse/internal/mountopts"
 )
@@ -43,7 +44,10 @@ type mountDeps struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 	Euid           int
-	ReadMountInfo  func() (string, error)
+	// NamespaceSubdir keys state by mount namespace inside a user
+	// namespace (logging.NamespaceSubdir); "" in the initial one.
+	NamespaceSubdir string
+	ReadMountInfo   func() (string, error)
 	// LookupCNAME returns the names a host resolves to, for devices given
 	// as a CNAME of a mount target.
 	LookupCNAME    func(host string) ([]string, error)
@@ -75,10 +79,11 @@ type fallbackMounter interface {
 func systemDeps() *mountDeps {
 	euid := privilegeEuid()
 	return &mountDeps{
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		Getenv: os.Getenv,
-		Euid:   euid,
+		Stdout:          os.Stdout,
+		Stderr:          os.Stderr,
+		Getenv:          os.Getenv,
+		Euid:            euid,
+		NamespaceSubdir: namespaceSubdir(),
 		ReadMountInfo: func() (string, error) {
 			b, err := os.ReadFile("/proc/self/mountinfo")
 			return string(b), err
@@ -176,7 +181,7 @@ func runMount(ctx context.Context, o *mountOptions, d *mountDeps) error {
 		return nil
 	}
 
-	req.StateDir = stateDir(d.Euid, d.Getenv)
+	req.StateDir = stateDir(d)
 	if err := logging.EnsureDir(req.StateDir, cfg.Default.StateFileDirMode); err != nil {
 		return fail(err)
 	}
@@ -326,6 +331,16 @@ func printPlan(w io.Writer, o *mountOptions, r *mountopts.MountRequest) {
 // a user namespace (a rootless container) is not root on the host, cannot
 // write /var/log or /var/run, and gets per-user directories like any other
 // unprivileged user.
+// namespaceSubdir is logging.NamespaceSubdir for this process.
+func namespaceSubdir() string {
+	ids, err := idmap.Load()
+	if err != nil {
+		return ""
+	}
+	mnt, _ := os.Readlink("/proc/self/ns/mnt")
+	return logging.NamespaceSubdir(ids.IsIdentity(), mnt)
+}
+
 func privilegeEuid() int {
 	euid := os.Geteuid()
 	if id, err := fusemount.MountIdentity(); err == nil && euid == 0 && id.Unprivileged {

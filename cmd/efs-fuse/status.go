@@ -29,7 +29,7 @@ mode) with the process serving each one and whether it is alive, and a state:
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir := stateDir(deps.Euid, deps.Getenv)
+			dir := stateDir(deps)
 			entries, err := watchdog.ListStates(dir)
 			if err != nil {
 				return err

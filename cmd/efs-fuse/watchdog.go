@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,11 +27,15 @@ const (
 	envLogDir   = "EFS_FUSE_LOG_DIR"
 )
 
-func stateDir(euid int, getenv func(string) string) string {
-	if d := getenv(envStateDir); d != "" {
-		return d
+// stateDir is where this process's mounts keep their state, and where
+// the watchdog that supervises them looks: per user, and within that per
+// mount namespace for mounts made inside a user namespace
+// (logging.NamespaceSubdir).
+func stateDir(d *mountDeps) string {
+	if dir := d.Getenv(envStateDir); dir != "" {
+		return dir
 	}
-	return logging.StateDir(euid, getenv)
+	return filepath.Join(logging.StateDir(d.Euid, d.Getenv), d.NamespaceSubdir)
 }
 
 func logDir(euid int, getenv func(string) string) string {
@@ -134,7 +139,7 @@ func runWatchdog(ctx context.Context, o *watchdogOptions, d *mountDeps) error {
 		fmt.Fprintf(d.Stdout, "efs-fuse watchdog: disabled ([mount-watchdog] enabled = false in %s)\n", cfg.Path)
 		return nil
 	}
-	dir := stateDir(d.Euid, d.Getenv)
+	dir := stateDir(d)
 	if err := logging.EnsureDir(dir, cfg.Default.StateFileDirMode); err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 // another exits 0 at once saying so.
 func TestSecondWatchdogExits(t *testing.T) {
 	h := newHarness(t)
-	dir := stateDir(h.deps.Euid, h.deps.Getenv)
+	dir := stateDir(h.deps)
 	first := *h.deps
 	first.Stdout, first.Stderr = &bytes.Buffer{}, &bytes.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -75,7 +75,7 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("no mounts: %q", out)
 	}
 
-	dir := stateDir(h.deps.Euid, h.deps.Getenv)
+	dir := stateDir(h.deps)
 	now := float64(time.Now().UnixNano()) / 1e9
 	writeFUSEState(t, dir, fusemount.State{PID: os.Getpid(), MountPoint: "/mnt/good", FSID: "fs-1", DNSName: "fs-1.efs.us-east-1.amazonaws.com",
 		Connected: true, Connections: 4, Reconnects: 2, LastError: "connection reset by peer", LastErrorTime: now - 180, MountTime: now - 3600})
@@ -144,7 +144,7 @@ func TestUserWatchdogExitsAfterLastMount(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.deps.WatchdogIdleExit = 200 * time.Millisecond
-	dir := stateDir(h.deps.Euid, h.deps.Getenv)
+	dir := stateDir(h.deps)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}

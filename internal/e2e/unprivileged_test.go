@@ -169,6 +169,75 @@ func TestUserNamespaceMount(t *testing.T) {
 	}
 }
 
+// TestUserNamespaceSupervised: a mount made inside `unshare -Urm` is
+// visible only in that mount namespace, so it is supervised by a watchdog
+// living there, with state of its own: with the user's watchdog already
+// running outside (for another mount of theirs), `kill -9` of the
+// namespace mount's serving process is followed by a remount at the same
+// place, and `status` inside shows the mount again.
+func TestUserNamespaceSupervised(t *testing.T) {
+	e := newUserEnv(t)
+	home := filepath.Join(e.export, "u")
+	if err := os.Mkdir(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	// The user's own mount outside the namespace starts their watchdog.
+	outside := filepath.Join(e.home, "outside")
+	if err := os.Mkdir(outside, 0o755); err != nil || os.Chown(outside, 1000, 1000) != nil {
+		t.Fatal(err)
+	}
+	if out, err := e.asUser(t, binary+" -o "+e.options+" fs-12345678:/u "+outside); err != nil {
+		t.Fatalf("mount outside the namespace: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _, _ = e.asUser(t, "fusermount3 -u -z "+outside) })
+
+	m := e.mnt
+	script := `set -e
+pid() { ` + binary + ` status --json | tr -d ' \n' | sed -n 's/.*"pid":\([0-9]*\),"pidAlive":true.*/\1/p'; }
+` + binary + ` -o ` + e.options + ` fs-12345678:/u ` + m + `
+echo before > ` + m + `/f
+p=$(pid); echo serving=$p; kill -9 $p
+i=0
+until [ "$(timeout 2 cat ` + m + `/f 2>/dev/null)" = before ]; do i=$((i+1)); [ $i -lt 300 ] || exit 3; sleep 0.1; done
+echo after=$(pid)
+` + binary + ` status
+echo more >> ` + m + `/f
+umount ` + m + `
+`
+	sh := filepath.Join(e.home, "ns.sh")
+	if err := os.WriteFile(sh, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.asUser(t, "unshare -Urm sh "+sh)
+	if err != nil {
+		t.Fatalf("kill -9 of a namespace mount's serving process was not repaired: %v\n%s", err, out)
+	}
+	before, after := field(out, "serving="), field(out, "after=")
+	if before == "" || after == "" || before == after || !strings.Contains(out, "healthy") {
+		t.Fatalf("no remount by a new process seen from inside the namespace:\n%s", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(home, "f")); string(b) != "before\nmore\n" {
+		t.Fatalf("file written across the remount: %q", b)
+	}
+	// The outside mount is still supervised and working.
+	if out, err := e.asUser(t, "cat "+outside+"/f"); err != nil {
+		t.Fatalf("the mount outside the namespace: %v\n%s", err, out)
+	}
+}
+
+// field is the rest of the line of out that starts with prefix.
+func field(out, prefix string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(l, prefix); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
 func mountLine(t *testing.T, mnt string) string {
 	t.Helper()
 	b, err := os.ReadFile("/proc/mounts")

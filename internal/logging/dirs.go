@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // LogDir is where log files go: the helper's directory as root, else a
@@ -46,4 +47,20 @@ func EnsureDir(dir string, mode os.FileMode) error {
 		return fmt.Errorf("set mode %o on %s: %w", mode, dir, err)
 	}
 	return nil
+}
+
+// NamespaceSubdir is where, under the state directory, the mounts of this
+// process's mount namespace keep their state: "" in the initial user
+// namespace, else "mntns-<inode>" of its mount namespace. A rootless mount
+// (`unshare -Urm`, a container) is visible only in its own mount
+// namespace, so only a watchdog living there can supervise it; keyed by
+// namespace, that watchdog has a state directory (and a lock) of its own,
+// and the user's watchdog outside never takes the mount for unmounted.
+func NamespaceSubdir(initialUserNS bool, mntNS string) string {
+	// mntNS is readlink /proc/self/ns/mnt: "mnt:[4026531841]".
+	inode := strings.TrimSuffix(strings.TrimPrefix(mntNS, "mnt:["), "]")
+	if initialUserNS || inode == "" || strings.ContainsAny(inode, "/.") {
+		return ""
+	}
+	return "mntns-" + inode
 }

@@ -186,3 +186,20 @@ func TestConsole(t *testing.T) {
 		t.Errorf("console %q, want %q", console.String(), want)
 	}
 }
+
+func TestNamespaceSubdir(t *testing.T) {
+	for _, tc := range []struct {
+		initial bool
+		mnt     string
+		want    string
+	}{
+		{true, "mnt:[4026531841]", ""},
+		{false, "mnt:[4026532310]", "mntns-4026532310"},
+		{false, "", ""},
+		{false, "mnt:[../x]", ""},
+	} {
+		if got := logging.NamespaceSubdir(tc.initial, tc.mnt); got != tc.want {
+			t.Errorf("NamespaceSubdir(%v, %q) = %q, want %q", tc.initial, tc.mnt, got, tc.want)
+		}
+	}
+}
