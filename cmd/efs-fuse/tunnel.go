@@ -5,6 +5,7 @@ import (
 
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
 	"github.com/efs-fuse/efs-fuse/internal/fallback"
+	"github.com/efs-fuse/efs-fuse/internal/inheritedfd"
 )
 
 // newTunnelCmd builds `efs-fuse tunnel`: the local TLS relay of port-based
@@ -47,6 +48,9 @@ for new connections; SIGTERM or SIGINT closes every connection and exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true // flags parsed: later errors are not usage errors
+			// The tunnel outlives the mount command that started it: it
+			// must not keep that command's descriptors open.
+			_, _ = inheritedfd.CloseInherited()
 			d := efsconfig.Default()
 			log, closeLog, err := fallback.NewTunnelLogger(o, d.Default.LoggingMaxBytes, d.Default.LoggingFileCount)
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
 	"github.com/efs-fuse/efs-fuse/internal/fallback"
+	"github.com/efs-fuse/efs-fuse/internal/inheritedfd"
 	"github.com/efs-fuse/efs-fuse/internal/logging"
 	"github.com/efs-fuse/efs-fuse/internal/mountopts"
 	"github.com/efs-fuse/efs-fuse/watchdog"
@@ -125,6 +126,10 @@ system is unmounted. Events go to mount-watchdog.log.
 }
 
 func runWatchdog(ctx context.Context, o *watchdogOptions, d *mountDeps) error {
+	// Before anything else: a descriptor inherited from the mount that
+	// started us (a /dev/fuse one, above all) would otherwise live as long
+	// as the watchdog and pass on to every process it starts.
+	inherited, inheritedErr := inheritedfd.CloseInherited()
 	cfg, err := efsconfig.Load(o.ConfigPath)
 	if err != nil {
 		return err
@@ -174,6 +179,11 @@ func runWatchdog(ctx context.Context, o *watchdogOptions, d *mountDeps) error {
 	defer closeLog()
 	for _, warn := range cfg.Warnings {
 		logger.Warn(warn)
+	}
+	if inheritedErr != nil {
+		logger.Warn("could not close inherited file descriptors", zap.Error(inheritedErr))
+	} else if len(inherited) > 0 {
+		logger.Info("closed inherited file descriptors", zap.Ints("fds", inherited))
 	}
 	w, err := watchdog.Start(watchdog.Options{StateDir: dir, Config: cfg.Watchdog, Logger: logger, MountInfo: d.ReadMountInfo})
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 // private log and state directories, passed in the environment (mount(8)
 // and mount.fuse3 pass it on to their helpers).
 type rootEnv struct {
+	tgt         *localtarget.Target
 	export, mnt string
 	state, logs string
 	options     string   // -o value pointing at the local target
@@ -39,7 +40,7 @@ func newRootEnv(t *testing.T) *rootEnv {
 		t.Fatal(err)
 	}
 	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
-	e := &rootEnv{export: export, mnt: t.TempDir(), state: t.TempDir(), logs: t.TempDir()}
+	e := &rootEnv{tgt: tgt, export: export, mnt: t.TempDir(), state: t.TempDir(), logs: t.TempDir()}
 	e.options = "tls,cafile=" + tgt.CAFile() + ",region=us-east-1" + targetOpts(tgt)
 	e.env = append(os.Environ(), "EFS_FUSE_STATE_DIR="+e.state, "EFS_FUSE_LOG_DIR="+e.logs)
 	// Registered after the target's cleanup, so it runs first: the
