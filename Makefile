@@ -3,7 +3,7 @@ GO ?= go
 PKGS := ./...
 BIN := bin/efs-fuse
 
-.PHONY: build test test-short lint fuzz bench bench-micro demo demo-stop clean deps
+.PHONY: build test test-short lint lint-deps fuzz bench bench-micro demo demo-stop clean deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/efs-fuse
@@ -29,6 +29,14 @@ lint:
 	@test -z "$$(gofmt -l .)" || (gofmt -l .; echo "gofmt: files above need formatting"; exit 1)
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+	$(MAKE) --no-print-directory lint-deps
+
+# The watchdog reads state files (internal/mountstate) and the config only:
+# it must not pull in the FUSE, NFS or TLS code it supervises.
+lint-deps:
+	@bad=$$($(GO) list -deps ./watchdog | grep -E '/efs-fuse/(fusefs|nfsclient|tunnel|internal/fusemount|internal/fallback)(/|$$)'); \
+		test -z "$$bad" || (echo "watchdog must not depend on:"; echo "$$bad"; exit 1)
+	@echo "lint-deps: watchdog is free of fusefs, nfsclient and tunnel"
 
 # Runs every fuzzer for FUZZTIME each (default 30s); corpora live in testdata/fuzz.
 FUZZTIME ?= 30s

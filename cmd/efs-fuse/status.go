@@ -38,7 +38,7 @@ mode) with the process serving each one and whether it is alive, and a state:
 			if err != nil {
 				return fmt.Errorf("read mount table: %w", err)
 			}
-			st := watchdog.Collect(entries, watchdog.ParseMountInfo(mi), watchdog.ProcessAlive)
+			st := watchdog.Collect(entries, watchdog.ParseMountInfo(mi), watchdog.ProcessRuns)
 			running, pid := watchdog.Running(dir)
 			if asJSON {
 				return writeStatusJSON(deps.Stdout, st, running, pid)

@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/efs-fuse/efs-fuse/internal/fusemount"
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 	"github.com/efs-fuse/efs-fuse/watchdog"
 )
 
@@ -112,7 +112,7 @@ func TestServingProcessKilled(t *testing.T) {
 	e.tgt.Heal()
 	var newPID int
 	waitUntil(t, 90*time.Second, "the watchdog's remount", func() bool {
-		st, err := fusemount.ReadState(filepath.Join(e.state, fusemount.StateFileName("fs-12345678", e.mnt)))
+		st, err := mountstate.ReadFUSE(filepath.Join(e.state, mountstate.FUSEFileName("fs-12345678", e.mnt)))
 		if err != nil || st.PID == pid || !watchdog.ProcessAlive(st.PID) || !mounted(t, e.mnt) {
 			return false
 		}

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/efs-fuse/efs-fuse/internal/fusemount"
 	"github.com/efs-fuse/efs-fuse/internal/localtarget"
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 	"github.com/efs-fuse/efs-fuse/internal/testtarget"
 	"github.com/efs-fuse/efs-fuse/watchdog"
 )
@@ -75,7 +75,7 @@ func (e *rootEnv) cmd(t *testing.T, name string, args ...string) (string, error)
 // file it writes once mounted.
 func (e *rootEnv) servingPID(t *testing.T) int {
 	t.Helper()
-	st, err := fusemount.ReadState(filepath.Join(e.state, fusemount.StateFileName("fs-12345678", e.mnt)))
+	st, err := mountstate.ReadFUSE(filepath.Join(e.state, mountstate.FUSEFileName("fs-12345678", e.mnt)))
 	if err != nil {
 		t.Fatalf("state file of the mount: %v", err)
 	}
@@ -142,7 +142,7 @@ func TestUnmountCommand(t *testing.T) {
 	if got := fileSum(t, filepath.Join(e.export, "unsynced")); got != want {
 		t.Fatal("the export does not hold what was written before the unmount")
 	}
-	if _, err := os.Stat(filepath.Join(e.state, fusemount.StateFileName("fs-12345678", e.mnt))); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(e.state, mountstate.FUSEFileName("fs-12345678", e.mnt))); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state file after a clean unmount: %v, want it removed", err)
 	}
 	log := e.log(t)
