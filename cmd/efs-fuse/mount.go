@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -219,11 +218,13 @@ func resolveMount(ctx context.Context, o *mountOptions, cfg *efsconfig.Config, d
 }
 
 // checkMountPoint makes the mount point absolute (the background process
-// leaves the working directory) and checks it is a directory.
+// leaves the working directory) with symbolic links resolved (the kernel
+// records the mount under the resolved path, and so must the state file
+// and the already-mounted check), and checks it is a directory.
 func checkMountPoint(p string) (string, error) {
-	abs, err := filepath.Abs(p)
+	abs, err := resolveMountPoint(p)
 	if err != nil {
-		return "", fmt.Errorf("mount point %s: %w", p, err)
+		return "", err
 	}
 	fi, err := os.Stat(abs)
 	switch {

@@ -6,9 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/efs-fuse/efs-fuse/watchdog"
 )
 
 // unmountOptions is the parsed command line of `efs-fuse unmount`.
@@ -26,6 +29,9 @@ func newUnmountCmd() *cobra.Command {
 commits dirty data, closes open files and destroys the NFS session before it
 exits. umount(8) and fusermount3 -u have the same effect.
 
+MOUNTPOINT may be reached through a symbolic link. Anything but an efs-fuse
+mount (FUSE, or the NFS mount of fallback mode) is refused: use umount(8).
+
 --force detaches the mount at once (umount -l) even when the server is not
 answering or files are still open; the background process finishes when the
 last user of the mount lets go.`,
@@ -42,8 +48,15 @@ last user of the mount lets go.`,
 }
 
 func runUnmount(o *unmountOptions) error {
-	mp, err := filepath.Abs(o.MountPoint)
+	mp, err := resolveMountPoint(o.MountPoint)
 	if err != nil {
+		return err
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return fmt.Errorf("read mount table: %w", err)
+	}
+	if err := checkEFSMount(string(mi), mp); err != nil {
 		return err
 	}
 	if os.Geteuid() == 0 {
@@ -76,4 +89,36 @@ func unmountHint(err error) error {
 		return fmt.Errorf("%w (not a mount point)", err)
 	}
 	return err
+}
+
+// checkEFSMount refuses to unmount mp unless the file system on top of it
+// is one efs-fuse makes: a FUSE mount of efs-fuse, or an NFS mount (which
+// fallback mode and the EFS mount helper make). Anything else (a tmpfs, a
+// disk) is not ours to unmount.
+func checkEFSMount(mountInfo, mp string) error {
+	fstype, source, ok := topMount(mountInfo, mp)
+	switch {
+	case !ok:
+		return fmt.Errorf("unmount %s: not a mount point", mp)
+	case strings.HasPrefix(fstype, "fuse") && strings.Contains(fstype, "efs"), strings.HasPrefix(fstype, "nfs"):
+		return nil
+	}
+	return fmt.Errorf("unmount %s: not an efs-fuse mount (it is %s from %s); use umount for other file systems", mp, fstype, source)
+}
+
+// topMount is the type and source of the last (topmost) mount at mp in
+// /proc/self/mountinfo content.
+func topMount(mountInfo, mp string) (fstype, source string, ok bool) {
+	for _, line := range strings.Split(mountInfo, "\n") {
+		pre, post, found := strings.Cut(line, " - ")
+		if !found {
+			continue
+		}
+		f, g := watchdog.MountInfoFields(pre), watchdog.MountInfoFields(post)
+		if len(f) < 5 || len(g) < 2 || filepath.Clean(watchdog.UnescapeMountInfo(f[4])) != mp {
+			continue
+		}
+		fstype, source, ok = g[0], watchdog.UnescapeMountInfo(g[1]), true
+	}
+	return fstype, source, ok
 }
