@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -130,6 +131,13 @@ func runWatchdog(ctx context.Context, o *watchdogOptions, d *mountDeps) error {
 	// started us (a /dev/fuse one, above all) would otherwise live as long
 	// as the watchdog and pass on to every process it starts.
 	inherited, inheritedErr := inheritedfd.CloseInherited()
+	// Nor may the mounting shell's AWS credentials live on in the
+	// watchdog, or pass to the remounts and tunnels it starts.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+			_ = os.Unsetenv(k)
+		}
+	}
 	cfg, err := efsconfig.Load(o.ConfigPath)
 	if err != nil {
 		return err

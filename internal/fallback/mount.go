@@ -55,6 +55,9 @@ func (m *Mounter) Mount(ctx context.Context, req *mountopts.MountRequest) error 
 	if log == nil {
 		log = zap.NewNop()
 	}
+	for _, w := range req.Options.Warnings() {
+		log.Warn(w)
+	}
 	// A bad netns= fails here, with its reason, rather than in the tunnel
 	// or mount.nfs4.
 	if err := tunnel.CheckNetNS(req.Options.NetNS); err != nil {

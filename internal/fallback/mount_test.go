@@ -441,3 +441,19 @@ func TestMountNFSInNetNS(t *testing.T) {
 		}
 	}
 }
+
+// TestMountLogsSecurityWarnings: a fallback mount with iam and verify=0,
+// or with ocsp, says in the log what that does not protect before it
+// mounts (here it then fails on a bad netns=, which is after the warnings).
+func TestMountLogsSecurityWarnings(t *testing.T) {
+	req := request(t, "tls,fallback,iam,verify=0,ocsp,netns=/nonexistent/ns/net")
+	req.MountPoint, req.StateDir = t.TempDir(), filepath.Join(t.TempDir(), "run-efs")
+	core, logs := observer.New(zapcore.WarnLevel)
+	req.Logger = zap.New(core)
+	_ = (&Mounter{}).Mount(context.Background(), req)
+	for _, want := range []string{`"iam" with "verify=0"`, `"ocsp" is accepted for compatibility`} {
+		if logs.FilterMessageSnippet(want).Len() != 1 {
+			t.Errorf("no warning saying %q; logged: %v", want, logs.All())
+		}
+	}
+}

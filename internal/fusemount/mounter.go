@@ -48,6 +48,9 @@ func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready f
 	if log == nil {
 		log = zap.NewNop()
 	}
+	for _, w := range req.Options.Warnings() {
+		log.Warn(w)
+	}
 	id, err := MountIdentity()
 	if err != nil {
 		return fmt.Errorf("Failed to determine the mounting user: %w", err)
