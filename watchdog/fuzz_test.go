@@ -14,7 +14,7 @@ import (
 
 // fuzzStateNames are the state file names FuzzListStates writes its input
 // under, one per kind of file the watchdog reads: a FUSE-mode file, a
-// tunnel-mode file, a tunnel mount in progress (~) and a name that is no
+// fallback-mode file, a tunnel mount in progress (~) and a name that is no
 // state file at all.
 var fuzzStateNames = []string{
 	"fs-deadbeef.mnt.efs.fuse",

@@ -26,7 +26,7 @@ type MountStatus struct {
 	State      string `json:"state"`
 	Port       int    `json:"port,omitempty"`
 	// Reconnects, Recoveries and LastError are the FUSE-mode NFS session's
-	// (tunnel mode: the kernel client's, which we cannot see).
+	// (fallback mode: the kernel client's, which we cannot see).
 	Reconnects    int64      `json:"reconnects"`
 	Connections   int        `json:"connections,omitempty"` // FUSE mode: bound to the session now
 	Recoveries    int64      `json:"recoveries"`

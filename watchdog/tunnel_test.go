@@ -48,7 +48,7 @@ func accepts(port int) bool {
 }
 
 // TestTunnelSupervision runs a real `efs-fuse tunnel` that makes its own
-// client identity under a tunnel-mode state file and a scripted mount
+// client identity under a fallback-mode state file and a scripted mount
 // table: a killed tunnel is restarted on its port within 2 s from the
 // state file's argv and issues a fresh certificate by itself (SIGKILL, as
 // the OOM killer does: the tunnel gets no chance to clean up); once the

@@ -51,7 +51,7 @@ type mountDeps struct {
 	// KernelHasNFS means the kernel has no NFS client.
 	FUSEAvailable func() bool
 	KernelHasNFS  func() bool
-	// Fallback mounts in port-based mode (tunnel + kernel NFS client).
+	// Fallback mounts: fallback mode (tunnel + kernel NFS client).
 	Fallback fallbackMounter
 	// StartWatchdog starts the watchdog for a state directory unless one
 	// runs; nil starts none (tests).
@@ -261,7 +261,7 @@ func printPlan(w io.Writer, o *mountOptions, r *mountopts.MountRequest) {
 	mode := "FUSE, NFSv4.1 over TLS"
 	switch {
 	case r.Options.Fallback:
-		mode = "port-based: TLS tunnel and kernel NFS client"
+		mode = "fallback: TLS tunnel and kernel NFS client"
 	case !r.Options.TLS:
 		mode = "FUSE, NFSv4.1 over TCP without TLS"
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/efs-fuse/efs-fuse/internal/inheritedfd"
 )
 
-// newTunnelCmd builds `efs-fuse tunnel`: the local TLS relay of port-based
+// newTunnelCmd builds `efs-fuse tunnel`: the local TLS relay of fallback
 // mode, one process per mount, as the helper runs one stunnel per mount.
 // Mounts start it themselves and record its argv in the state file, from
 // which the watchdog restarts it.
@@ -16,7 +16,7 @@ func newTunnelCmd() *cobra.Command {
 	var o fallback.TunnelOptions
 	cmd := &cobra.Command{
 		Use:   "tunnel --listen 127.0.0.1:PORT --target HOST:2049 --server-name NAME [--cafile PATH] [--netns PATH] [--fs-id FS-ID [--access-point AP] [--iam ...]]",
-		Short: "Relay local NFS connections to an EFS mount target over TLS (port-based mode)",
+		Short: "Relay local NFS connections to an EFS mount target over TLS (fallback mode)",
 		Long: `Accepts plain TCP connections on --listen (loopback) and relays each one over
 its own TLS connection to --target, verifying the server exactly as FUSE mode
 does: the chain against --cafile (--verify 0 disables it) and --server-name,

@@ -42,7 +42,7 @@ func logDir(euid int, getenv func(string) string) string {
 	return logging.LogDir(euid, getenv)
 }
 
-// chooseMode picks FUSE or port-based mode for this host and these options.
+// chooseMode picks FUSE or fallback mode for this host and these options.
 func chooseMode(d *mountDeps, o *mountopts.Options) (fallback.Mode, string, error) {
 	fuseOK, nfsOK := true, false
 	if d.FUSEAvailable != nil {
@@ -107,7 +107,7 @@ a second one exits at once with status 0. Mounts start it when none runs.
 For every mount in the state directory, in its own loop every
 poll_interval_sec: FUSE mounts get a statfs probe with a timeout (a hung one
 makes the serving process restart its NFS connection; a dead serving process
-means lazy unmount and remount at the same place); port-based mounts get
+means lazy unmount and remount at the same place); fallback mounts get
 their tunnel restarted when it dies or hangs, and stopped once the file
 system is unmounted. Events go to mount-watchdog.log.
 

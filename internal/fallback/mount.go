@@ -23,7 +23,7 @@ import (
 // tunnelReadyTimeout bounds the wait for a new tunnel to accept.
 const tunnelReadyTimeout = 10 * time.Second
 
-// Mounter mounts in port-based mode. Zero fields take real defaults.
+// Mounter mounts in fallback mode. Zero fields take real defaults.
 type Mounter struct {
 	// Exe is the efs-fuse binary the tunnel runs as; "" = this executable.
 	Exe string

@@ -98,3 +98,17 @@ func TestReadFallbackMalformed(t *testing.T) {
 		t.Errorf("List = %d entries, %d malformed, %d temp; want 5, 4, 1", len(list), bad, temps)
 	}
 }
+
+// TestReadFallbackLegacyMode: state files written before the mode had one
+// name say "tunnel"; they read as fallback, so an upgrade keeps
+// supervising the mounts made before it.
+func TestReadFallbackLegacyMode(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "fs-1.mnt.x.20049")
+	if err := os.WriteFile(p, []byte(`{"pid":7,"cmd":["efs-fuse","tunnel"],"mountpoint":"/mnt/x","mode":"tunnel","port":20049}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ReadFallback(p)
+	if err != nil || s.Mode != ModeFallback {
+		t.Fatalf("ReadFallback = %+v, %v; want mode %q", s, err, ModeFallback)
+	}
+}

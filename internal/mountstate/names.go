@@ -11,7 +11,7 @@ import (
 const (
 	// ModeFUSE: efs-fuse serves the mount through FUSE.
 	ModeFUSE = "fuse"
-	// ModeFallback: fallback mode (port-based), the kernel NFS client
+	// ModeFallback: fallback mode, the kernel NFS client
 	// through a local TLS tunnel process.
 	ModeFallback = "fallback"
 	// legacyModeTunnel is what fallback state files said before the mode
