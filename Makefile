@@ -3,7 +3,7 @@ GO ?= go
 PKGS := ./...
 BIN := bin/efs-fuse
 
-.PHONY: build test test-short lint fuzz bench bench-micro demo demo-stop clean deps
+.PHONY: build test test-short lint lint-deps fuzz bench bench-micro demo demo-stop clean deps
 
 # Static (no cgo: Go's own DNS resolver and user lookup), so the binary
 # runs alone in a container image FROM scratch; cmd/efs-fuse's
@@ -35,6 +35,14 @@ lint:
 	@$(GO) mod tidy -diff || (echo "go.mod/go.sum: run 'go mod tidy'"; exit 1)
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+	$(MAKE) --no-print-directory lint-deps
+
+# The watchdog reads state files (internal/mountstate) and the config only:
+# it must not pull in the FUSE, NFS or TLS code it supervises.
+lint-deps:
+	@bad=$$($(GO) list -deps ./watchdog | grep -E '/efs-fuse/(fusefs|nfsclient|tunnel|internal/fusemount|internal/fallback)(/|$$)'); \
+		test -z "$$bad" || (echo "watchdog must not depend on:"; echo "$$bad"; exit 1)
+	@echo "lint-deps: watchdog is free of fusefs, nfsclient and tunnel"
 
 # Runs every fuzzer for FUZZTIME each (default 30s); corpora live in testdata/fuzz.
 FUZZTIME ?= 30s

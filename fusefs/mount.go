@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/efs-fuse/efs-fuse/internal/idmap"
+	"github.com/efs-fuse/efs-fuse/internal/inheritedfd"
 	"github.com/efs-fuse/efs-fuse/nfsclient"
 	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
 )
@@ -182,6 +183,17 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 	fsys.mounted = true
 	srv, err := fs.Mount(mountpoint, root, fopts)
 	if err != nil {
+		return nil, fmt.Errorf("fusefs: mount %s: %w", mountpoint, err)
+	}
+	// go-fuse's direct mount (root) opens /dev/fuse without close-on-exec
+	// (its fusermount path sets it). Every program this process starts
+	// later (the watchdog, a tunnel) would hold the FUSE connection open,
+	// and the kernel aborts a connection only when its last descriptor
+	// closes: after a crash of this process, requests in flight would
+	// wait forever instead of failing at once. Nothing forks between the
+	// open and here (the mount is made before any helper starts).
+	if _, err := inheritedfd.CloseOnExec("/dev/fuse"); err != nil {
+		_ = srv.Unmount()
 		return nil, fmt.Errorf("fusefs: mount %s: %w", mountpoint, err)
 	}
 	if os.Geteuid() == 0 {

@@ -60,23 +60,10 @@ func (c *Client) ReadDir(ctx context.Context, cred rpc.Cred, dir FH, cookie uint
 	return page, nil
 }
 
-// ReadDirAll lists a whole directory, following cookies across pages.
+// ReadDirAll lists a whole directory, following cookies across pages
+// (see readPages for what a server must not do).
 func (c *Client) ReadDirAll(ctx context.Context, cred rpc.Cred, dir FH) ([]DirEntry, error) {
-	var (
-		all    []DirEntry
-		cookie uint64
-		verf   [8]byte
-	)
-	for {
-		page, err := c.ReadDir(ctx, cred, dir, cookie, verf)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page.Entries...)
-		if page.EOF || len(page.Entries) == 0 {
-			return all, nil
-		}
-		cookie = page.Entries[len(page.Entries)-1].Cookie
-		verf = page.Verifier
-	}
+	return readPages(func(cookie uint64, verf [8]byte) (DirPage, error) {
+		return c.ReadDir(ctx, cred, dir, cookie, verf)
+	}, defaultDirLimits)
 }

@@ -197,12 +197,12 @@ func TestDecideSweep(t *testing.T) {
 		o    SweepObservation
 		act  Action
 	}{
-		{"OldTempReclaimed", with(base, func(o *SweepObservation) { o.Temp, o.Mode = true, ModeTunnel }), ActStopTunnel},
+		{"OldTempReclaimed", with(base, func(o *SweepObservation) { o.Temp, o.Mode = true, ModeFallback }), ActStopTunnel},
 		{"FreshTempKept", with(base, func(o *SweepObservation) { o.Temp, o.ModTime = true, at(990) }), ActNone},
-		{"OrphanTunnel", with(base, func(o *SweepObservation) { o.Mode, o.PIDAlive = ModeTunnel, true }), ActStopTunnel},
-		{"StaleTunnelState", with(base, func(o *SweepObservation) { o.Mode = ModeTunnel }), ActStopTunnel},
-		{"NewTunnelInGrace", with(base, func(o *SweepObservation) { o.Mode, o.PIDAlive, o.MountTime = ModeTunnel, true, at(990) }), ActNone},
-		{"MountedTunnelKept", with(base, func(o *SweepObservation) { o.Mode, o.Mounted = ModeTunnel, true }), ActNone},
+		{"OrphanTunnel", with(base, func(o *SweepObservation) { o.Mode, o.PIDAlive = ModeFallback, true }), ActStopTunnel},
+		{"StaleTunnelState", with(base, func(o *SweepObservation) { o.Mode = ModeFallback }), ActStopTunnel},
+		{"NewTunnelInGrace", with(base, func(o *SweepObservation) { o.Mode, o.PIDAlive, o.MountTime = ModeFallback, true, at(990) }), ActNone},
+		{"MountedTunnelKept", with(base, func(o *SweepObservation) { o.Mode, o.Mounted = ModeFallback, true }), ActNone},
 		{"StaleFUSEState", with(base, func(o *SweepObservation) { o.Mode = ModeFUSE }), ActRemoveState},
 		{"DeadFUSEDaemonLeftForRemount", with(base, func(o *SweepObservation) { o.Mode, o.Mounted = ModeFUSE, true }), ActNone},
 		{"UnmountingFUSEKept", with(base, func(o *SweepObservation) { o.Mode, o.PIDAlive = ModeFUSE, true }), ActNone},
@@ -226,8 +226,8 @@ func TestClassify(t *testing.T) {
 		{ModeFUSE, true, true, false, StateReconnecting},
 		{ModeFUSE, true, false, true, StateDead},
 		{ModeFUSE, false, false, true, StateUnmounted},
-		{ModeTunnel, true, true, false, StateHealthy},
-		{ModeTunnel, true, false, false, StateDead},
+		{ModeFallback, true, true, false, StateHealthy},
+		{ModeFallback, true, false, false, StateDead},
 	}
 	for _, tc := range tests {
 		if got := Classify(tc.mode, tc.mounted, tc.alive, tc.connected); got != tc.want {

@@ -28,7 +28,7 @@ type TunnelObservation struct {
 	ProbeInFlight bool
 }
 
-// DecideTunnel decides what to do about a port-based mount, as the EFS
+// DecideTunnel decides what to do about a fallback mount, as the EFS
 // helper's watchdog does (EFS-FACTS section 3): the unmount is confirmed
 // after more than UnmountCount consecutive polls without the mount and
 // never within UnmountGrace of the mount time (mount.nfs4 may not have

@@ -1,5 +1,5 @@
 // Package watchdog supervises efs-fuse mounts from their state files: FUSE
-// mounts (the serving process and its NFS session) and port-based mounts
+// mounts (the serving process and its NFS session) and fallback mounts
 // (the TLS tunnel in front of the kernel NFS client).
 //
 // Decisions are pure functions of (state, observation, policy) -> (state,

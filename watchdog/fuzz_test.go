@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 )
 
 // fuzzStateNames are the state file names FuzzListStates writes its input
 // under, one per kind of file the watchdog reads: a FUSE-mode file, a
-// tunnel-mode file, a tunnel mount in progress (~) and a name that is no
+// fallback-mode file, a tunnel mount in progress (~) and a name that is no
 // state file at all.
 var fuzzStateNames = []string{
 	"fs-deadbeef.mnt.efs.fuse",
@@ -60,7 +62,7 @@ func FuzzListStates(f *testing.F) {
 		if err != nil {
 			t.Fatalf("ListStates: %v", err)
 		}
-		mode := stateMode(name)
+		mode, _ := mountstate.ModeOf(name)
 		if mode == "" {
 			if len(es) != 0 {
 				t.Fatalf("%s is no state file, yet listed: %+v", name, es)
@@ -71,11 +73,11 @@ func FuzzListStates(f *testing.F) {
 			t.Fatalf("%d entries for one file", len(es))
 		}
 		e := es[0]
-		if e.Path != path || e.Mode != mode || e.Temp != strings.HasPrefix(name, tempPrefix) {
+		if e.Path != path || e.Mode != mode || e.Temp != strings.HasPrefix(name, mountstate.TempPrefix) {
 			t.Fatalf("entry %+v for %s", e, path)
 		}
 		if e.Err != nil {
-			if e.FUSE != nil || e.Tunnel != nil {
+			if e.FUSE != nil || e.Fallback != nil {
 				t.Fatalf("error %v with a state", e.Err)
 			}
 			if !strings.Contains(e.Err.Error(), path) {
@@ -87,10 +89,10 @@ func FuzzListStates(f *testing.F) {
 			return
 		}
 		switch {
-		case mode == ModeFUSE && (e.FUSE == nil || e.Tunnel != nil || e.FUSE.Mode != ModeFUSE):
-			t.Fatalf("FUSE file read as %+v / %+v", e.FUSE, e.Tunnel)
-		case mode == ModeTunnel && (e.Tunnel == nil || e.FUSE != nil || e.Tunnel.Mode != ModeTunnel):
-			t.Fatalf("tunnel file read as %+v / %+v", e.FUSE, e.Tunnel)
+		case mode == ModeFUSE && (e.FUSE == nil || e.Fallback != nil || e.FUSE.Mode != ModeFUSE):
+			t.Fatalf("FUSE file read as %+v / %+v", e.FUSE, e.Fallback)
+		case mode == ModeFallback && (e.Fallback == nil || e.FUSE != nil || e.Fallback.Mode != ModeFallback):
+			t.Fatalf("tunnel file read as %+v / %+v", e.FUSE, e.Fallback)
 		}
 		if e.MountPoint() == "" {
 			t.Fatal("accepted a state without a mount point")
@@ -147,7 +149,7 @@ func FuzzParseMountInfo(f *testing.F) {
 			}
 			n += len(types)
 			_ = tab.Has(mp, ModeFUSE)
-			_ = tab.Has(mp, ModeTunnel)
+			_ = tab.Has(mp, ModeFallback)
 		}
 		if lines := strings.Count(data, "\n") + 1; n > lines {
 			t.Fatalf("%d mounts from %d lines", n, lines)
@@ -178,7 +180,7 @@ func FuzzUnescapeMountInfo(f *testing.F) {
 		mp := "/" + s
 		line := "36 22 0:32 / " + mountInfoEscape(mp) + " rw,relatime shared:2 - nfs4 127.0.0.1:/ rw,vers=4.1"
 		tab := ParseMountInfo("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n" + line + "\n")
-		if !tab.Has(mp, ModeTunnel) || tab.Has(mp, ModeFUSE) {
+		if !tab.Has(mp, ModeFallback) || tab.Has(mp, ModeFUSE) {
 			t.Fatalf("mount point %q not found in %q: %v", mp, line, tab)
 		}
 	})

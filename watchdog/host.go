@@ -48,6 +48,7 @@ func runRemount(ctx context.Context, argv []string, uid, gid int) error {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = WithoutAWS(os.Environ())
 	if os.Geteuid() == 0 && uid != 0 {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}

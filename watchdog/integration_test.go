@@ -21,8 +21,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
-	"github.com/efs-fuse/efs-fuse/internal/fusemount"
 	"github.com/efs-fuse/efs-fuse/internal/localtarget"
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 	"github.com/efs-fuse/efs-fuse/internal/testtarget"
 )
 
@@ -99,8 +99,8 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) t
 	return time.Since(start)
 }
 
-func readFUSEState(t *testing.T, dir, fsID, mnt string) *fusemount.State {
-	st, err := fusemount.ReadState(filepath.Join(dir, fusemount.StateFileName(fsID, mnt)))
+func readFUSEState(t *testing.T, dir, fsID, mnt string) *mountstate.FUSE {
+	st, err := mountstate.ReadFUSE(filepath.Join(dir, mountstate.FUSEFileName(fsID, mnt)))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}

@@ -10,8 +10,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"github.com/efs-fuse/efs-fuse/internal/fallback"
-	"github.com/efs-fuse/efs-fuse/internal/fusemount"
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 )
 
 // remountTimeout bounds a remount command: it returns once the new mount
@@ -70,14 +69,14 @@ func (m *mount) pollOnce(ctx context.Context) bool {
 	if e.FUSE != nil {
 		return m.pollFUSE(ctx, e.FUSE, table)
 	}
-	return m.pollTunnel(e.Tunnel, table)
+	return m.pollTunnel(e.Fallback, table)
 }
 
-func (m *mount) pollFUSE(ctx context.Context, st *fusemount.State, table MountTable) bool {
+func (m *mount) pollFUSE(ctx context.Context, st *mountstate.FUSE, table MountTable) bool {
 	now := m.w.o.Now()
 	res, errStr, inFlight := m.probe.result(now, m.w.policy.ProbeTimeout)
 	obs := FUSEObservation{Now: now, MountTime: fromEpoch(st.MountTime), PID: st.PID, Mounted: table.Has(st.MountPoint, ModeFUSE),
-		PIDAlive: m.w.o.Alive(st.PID), Probe: res, ProbeErr: errStr, ProbeInFlight: inFlight}
+		PIDAlive: m.w.alive(st.PID, st.PIDStart), Probe: res, ProbeErr: errStr, ProbeInFlight: inFlight}
 	var d Decision
 	m.fuse, d = DecideFUSE(m.fuse, obs, m.w.policy)
 	if d.Recovered > 0 {
@@ -87,7 +86,7 @@ func (m *mount) pollFUSE(ctx context.Context, st *fusemount.State, table MountTa
 	case ActRestartSession:
 		m.log.Warn("mount unresponsive: asking the serving process to restart its NFS connection",
 			zap.String("cause", d.Cause), zap.Int("pid", st.PID))
-		if err := signal(st.PID, fusemount.RestartSessionSignal); err != nil {
+		if err := signalRecorded(st.PID, st.PIDStart, mountstate.RestartSessionSignal); err != nil {
 			m.log.Error("restart session", zap.Error(err))
 		}
 	case ActRemount:
@@ -96,7 +95,7 @@ func (m *mount) pollFUSE(ctx context.Context, st *fusemount.State, table MountTa
 		}
 		return true
 	case ActRemoveState:
-		removeFiles(m.log, []string{m.path})
+		removeFiles(m.log, m.w.o.StateDir, []string{m.path})
 		m.log.Info("removed the state file of a mount that is gone", zap.String("cause", d.Cause))
 		return false
 	}
@@ -108,7 +107,7 @@ func (m *mount) pollFUSE(ctx context.Context, st *fusemount.State, table MountTa
 
 // remount replaces a FUSE mount whose daemon died: lazy unmount (nothing
 // on it can be saved), then the mount's own command at the same place.
-func (m *mount) remount(ctx context.Context, st *fusemount.State, mounted bool, cause string) bool {
+func (m *mount) remount(ctx context.Context, st *mountstate.FUSE, mounted bool, cause string) bool {
 	log := m.log.With(zap.String("cause", cause), zap.Int("old_pid", st.PID), zap.Int("attempt", m.fuse.Trouble.Restarts))
 	log.Warn("remounting")
 	start := time.Now()
@@ -128,11 +127,11 @@ func (m *mount) remount(ctx context.Context, st *fusemount.State, mounted bool, 
 	return true
 }
 
-func (m *mount) pollTunnel(st *fallback.State, table MountTable) bool {
+func (m *mount) pollTunnel(st *mountstate.Fallback, table MountTable) bool {
 	now := m.w.o.Now()
 	res, _, inFlight := m.probe.result(now, m.w.policy.HealthTimeout)
 	obs := TunnelObservation{Now: now, MountTime: fromEpoch(st.MountTime), PID: st.PID,
-		Mounted: table.Has(st.MountPoint, ModeTunnel), PIDAlive: m.w.o.Alive(st.PID), Probe: res, ProbeInFlight: inFlight}
+		Mounted: table.Has(st.MountPoint, ModeFallback), PIDAlive: m.w.alive(st.PID, st.PIDStart), Probe: res, ProbeInFlight: inFlight}
 	var d Decision
 	m.tun, d = DecideTunnel(m.tun, obs, m.w.policy)
 	if d.Recovered > 0 {
@@ -143,7 +142,7 @@ func (m *mount) pollTunnel(st *fallback.State, table MountTable) bool {
 		m.restartTunnel(st, d.Cause)
 	case ActKillTunnel:
 		m.log.Warn("killing a hung tunnel", zap.String("cause", d.Cause), zap.Int("pid", st.PID))
-		if err := signal(st.PID, unix.SIGKILL); err != nil {
+		if err := signalRecorded(st.PID, st.PIDStart, unix.SIGKILL); err != nil {
 			m.log.Error("kill tunnel", zap.Error(err))
 		}
 		for end := time.Now().Add(killWait); m.w.o.Alive(st.PID) && time.Now().Before(end); {
@@ -155,12 +154,12 @@ func (m *mount) pollTunnel(st *fallback.State, table MountTable) bool {
 			zap.Duration("grace", m.w.policy.UnmountGrace))
 	case ActStopTunnel:
 		m.log.Info("stopping the tunnel of an unmounted file system", zap.String("cause", d.Cause), zap.Int("pid", st.PID))
-		if m.w.o.Alive(st.PID) {
-			if err := signal(st.PID, unix.SIGTERM); err != nil {
+		if m.w.alive(st.PID, st.PIDStart) {
+			if err := signalRecorded(st.PID, st.PIDStart, unix.SIGTERM); err != nil {
 				m.log.Error("stop tunnel", zap.Error(err))
 			}
 		}
-		removeFiles(m.log, append(append([]string(nil), st.Files...), m.path))
+		removeFiles(m.log, m.w.o.StateDir, append(append([]string(nil), st.Files...), m.path))
 		return false
 	}
 	if d.StartProbe {
@@ -171,7 +170,7 @@ func (m *mount) pollTunnel(st *fallback.State, table MountTable) bool {
 
 // restartTunnel starts the tunnel again from the state file's command, on
 // the same port, and records the new pid.
-func (m *mount) restartTunnel(st *fallback.State, cause string) {
+func (m *mount) restartTunnel(st *mountstate.Fallback, cause string) {
 	log := m.log.With(zap.String("cause", cause), zap.Int("old_pid", st.PID), zap.Int("attempt", m.tun.Trouble.Restarts))
 	tun, err := m.w.o.StartTunnel(st.Cmd, flagValue(st.Cmd, "--log-file"))
 	if err != nil {
@@ -179,7 +178,10 @@ func (m *mount) restartTunnel(st *fallback.State, cause string) {
 		return
 	}
 	st.PID = tun.Pid()
-	if err := fallback.WriteState(filepath.Dir(m.path), filepath.Base(m.path), st); err != nil {
+	if st.PIDStart, err = mountstate.ProcessStart(st.PID); err != nil {
+		log.Error("tunnel restarted, but its start time could not be read", zap.Error(err), zap.Int("pid", st.PID))
+	}
+	if err := mountstate.Write(filepath.Dir(m.path), filepath.Base(m.path), st); err != nil {
 		log.Error("tunnel restarted, but its state file could not be updated", zap.Error(err), zap.Int("pid", st.PID))
 		return
 	}

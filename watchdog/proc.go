@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 )
 
 // ProcessAlive reports whether pid is a running process. A zombie is dead:
@@ -33,6 +35,13 @@ func ProcessAlive(pid int) bool {
 		return stat[i+2] != 'Z' && stat[i+2] != 'X'
 	}
 	return true
+}
+
+// ProcessRuns reports whether the process a state file names runs: pid is
+// alive and, when start (its recorded start time) is known, still the
+// same process.
+func ProcessRuns(pid int, start uint64) bool {
+	return ProcessAlive(pid) && (start == 0 || mountstate.SameProcess(pid, start))
 }
 
 // signal sends sig to pid; a process already gone is not an error.

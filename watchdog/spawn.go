@@ -10,7 +10,8 @@ import (
 // SpawnDetached starts argv (normally `efs-fuse watchdog`) in its own
 // session with stdio on /dev/null and does not wait for it: it must outlive
 // the mount command that started it, without systemd (containers). If
-// another watchdog already runs, the new one exits at once (lock).
+// another watchdog already runs, the new one exits at once (lock). AWS_*
+// variables are not passed on (WithoutAWS).
 func SpawnDetached(argv []string, env []string) (int, error) {
 	if len(argv) == 0 {
 		return 0, fmt.Errorf("start watchdog: empty command")
@@ -21,7 +22,7 @@ func SpawnDetached(argv []string, env []string) (int, error) {
 	}
 	defer devnull.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = env
+	cmd.Env = WithoutAWS(env)
 	cmd.Dir = "/"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -26,7 +26,7 @@ type MountStatus struct {
 	State      string `json:"state"`
 	Port       int    `json:"port,omitempty"`
 	// Reconnects, Recoveries and LastError are the FUSE-mode NFS session's
-	// (tunnel mode: the kernel client's, which we cannot see).
+	// (fallback mode: the kernel client's, which we cannot see).
 	Reconnects    int64      `json:"reconnects"`
 	Connections   int        `json:"connections,omitempty"` // FUSE mode: bound to the session now
 	Recoveries    int64      `json:"recoveries"`
@@ -55,7 +55,7 @@ func Classify(mode string, mounted, pidAlive, connected bool) string {
 // Collect turns state files into statuses, sorted by mount point. ~ files
 // (mounts in progress) are left out; unreadable files are listed with
 // their error.
-func Collect(entries []Entry, table MountTable, alive func(int) bool) []MountStatus {
+func Collect(entries []Entry, table MountTable, alive func(pid int, start uint64) bool) []MountStatus {
 	var out []MountStatus
 	for _, e := range entries {
 		if e.Temp {
@@ -68,7 +68,7 @@ func Collect(entries []Entry, table MountTable, alive func(int) bool) []MountSta
 			continue
 		}
 		s.MountPoint, s.PID = e.MountPoint(), e.PID()
-		s.Mounted, s.PIDAlive = table.Has(s.MountPoint, e.Mode), alive(s.PID)
+		s.Mounted, s.PIDAlive = table.Has(s.MountPoint, e.Mode), alive(s.PID, e.PIDStart())
 		connected := true
 		if f := e.FUSE; f != nil {
 			s.FSID, s.DNSName = f.FSID, f.DNSName
@@ -79,7 +79,7 @@ func Collect(entries []Entry, table MountTable, alive func(int) bool) []MountSta
 				s.LastErrorTime = &t
 			}
 		} else {
-			s.FSID, s.DNSName, s.Port = e.Tunnel.FSID, e.Tunnel.DNSName, e.Tunnel.Port
+			s.FSID, s.DNSName, s.Port = e.Fallback.FSID, e.Fallback.DNSName, e.Fallback.Port
 		}
 		if t := e.MountTime(); !t.IsZero() {
 			s.MountTime = &t

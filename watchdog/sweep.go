@@ -1,11 +1,7 @@
 package watchdog
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
@@ -39,7 +35,7 @@ func DecideSweep(o SweepObservation, p Policy) (Action, string) {
 		return ActStopTunnel, fmt.Sprintf("a mount attempt abandoned %v ago", o.Now.Sub(o.ModTime).Round(time.Second))
 	case o.Temp:
 		return ActNone, ""
-	case o.Mode == ModeTunnel && !o.Mounted && o.Now.Sub(o.MountTime) >= p.UnmountGrace:
+	case o.Mode == ModeFallback && !o.Mounted && o.Now.Sub(o.MountTime) >= p.UnmountGrace:
 		if o.PIDAlive {
 			return ActStopTunnel, "orphaned tunnel: its mount is gone"
 		}
@@ -70,60 +66,22 @@ func (w *Watchdog) sweep() {
 		mp := e.MountPoint()
 		act, cause := DecideSweep(SweepObservation{
 			Now: now, Mode: e.Mode, Temp: e.Temp, ModTime: e.ModTime, MountTime: e.MountTime(),
-			Mounted: mp != "" && table.Has(mp, e.Mode), PIDAlive: w.o.Alive(e.PID()),
+			Mounted: mp != "" && table.Has(mp, e.Mode), PIDAlive: w.alive(e.PID(), e.PIDStart()),
 		}, w.policy)
 		if act == ActNone {
 			continue
 		}
 		log := w.log.With(zap.String("state_file", e.Path), zap.String("mount_point", mp), zap.String("cause", cause))
-		if act == ActStopTunnel && e.Tunnel != nil && e.Tunnel.PID > 0 && w.o.Alive(e.Tunnel.PID) {
-			if err := signal(e.Tunnel.PID, unix.SIGTERM); err != nil {
+		if act == ActStopTunnel && e.Fallback != nil && e.Fallback.PID > 0 && w.alive(e.Fallback.PID, e.Fallback.PIDStart) {
+			if err := signalRecorded(e.Fallback.PID, e.Fallback.PIDStart, unix.SIGTERM); err != nil {
 				log.Warn("stopping a leftover tunnel", zap.Error(err))
 			}
 		}
 		var files []string
-		if e.Tunnel != nil {
-			files = e.Tunnel.Files
+		if e.Fallback != nil {
+			files = e.Fallback.Files
 		}
-		removeFiles(log, append(append([]string(nil), files...), e.Path))
+		removeFiles(log, w.o.StateDir, append(append([]string(nil), files...), e.Path))
 		log.Info("reclaimed at start", zap.Int("pid", e.PID()))
 	}
-}
-
-// removeFiles removes paths in order: the files a state file lists, then
-// the state file itself, last, so that a state file that is gone means its
-// files are gone too, and a crash half way leaves the state file listing
-// what is left for the next start's sweep. A listed directory (a tunnel's
-// certificate directory) goes with the files directly in it; nothing below
-// that is touched.
-func removeFiles(log *zap.Logger, paths []string) {
-	for _, p := range paths {
-		err := os.Remove(p)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			if fi, lerr := os.Lstat(p); lerr == nil && fi.IsDir() {
-				err = removeFlatDir(p)
-			}
-		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			log.Warn("removing a file of an unmounted file system", zap.String("file", p), zap.Error(err))
-		}
-	}
-}
-
-// removeFlatDir removes the non-directories in dir, then dir itself (which
-// fails if a subdirectory was there).
-func removeFlatDir(dir string) error {
-	des, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, de := range des {
-		if de.IsDir() {
-			continue
-		}
-		if err := os.Remove(filepath.Join(dir, de.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	return os.Remove(dir)
 }

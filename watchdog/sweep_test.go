@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
-	"github.com/efs-fuse/efs-fuse/internal/fallback"
-	"github.com/efs-fuse/efs-fuse/internal/fusemount"
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 )
 
 // sleeper is a stand-in tunnel process.
@@ -32,8 +31,8 @@ func TestStartSweepAndBadFiles(t *testing.T) {
 	dir := t.TempDir()
 	long := float64(time.Now().Add(-time.Hour).UnixNano()) / 1e9
 	orphan, abandoned := sleeper(t), sleeper(t)
-	write := func(name string, st *fallback.State) string {
-		if err := fallback.WriteState(dir, name, st); err != nil {
+	write := func(name string, st *mountstate.Fallback) string {
+		if err := mountstate.Write(dir, name, st); err != nil {
 			t.Fatal(err)
 		}
 		return filepath.Join(dir, name)
@@ -42,17 +41,17 @@ func TestStartSweepAndBadFiles(t *testing.T) {
 	if err := os.WriteFile(extra, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	orphanPath := write("fs-1.mnt.a.20100", &fallback.State{PID: orphan.Process.Pid, Cmd: []string{"x"}, MountPoint: "/mnt/a",
-		FSID: "fs-1", Mode: fallback.ModeTunnel, Port: 20100, MountTime: long, Files: []string{extra}})
-	tempPath := write("~fs-1.mnt.b.20101", &fallback.State{PID: abandoned.Process.Pid, Cmd: []string{"x"}, MountPoint: "/mnt/b",
-		FSID: "fs-1", Mode: fallback.ModeTunnel, Port: 20101, MountTime: long})
+	orphanPath := write("fs-1.mnt.a.20100", &mountstate.Fallback{PID: orphan.Process.Pid, PIDStart: startOf(t, orphan.Process.Pid), Cmd: []string{"x"}, MountPoint: "/mnt/a",
+		FSID: "fs-1", Mode: mountstate.ModeFallback, Port: 20100, MountTime: long, Files: []string{extra}})
+	tempPath := write("~fs-1.mnt.b.20101", &mountstate.Fallback{PID: abandoned.Process.Pid, PIDStart: startOf(t, abandoned.Process.Pid), Cmd: []string{"x"}, MountPoint: "/mnt/b",
+		FSID: "fs-1", Mode: mountstate.ModeFallback, Port: 20101, MountTime: long})
 	old := time.Now().Add(-2 * time.Minute)
 	if err := os.Chtimes(tempPath, old, old); err != nil {
 		t.Fatal(err)
 	}
-	fuseName := fusemount.StateFileName("fs-1", "/mnt/c")
-	if err := fusemount.WriteState(dir, fuseName, &fusemount.State{PID: 999999999, Cmd: []string{"x"}, MountPoint: "/mnt/c",
-		FSID: "fs-1", Mode: fusemount.ModeFUSE, MountTime: long}); err != nil {
+	fuseName := mountstate.FUSEFileName("fs-1", "/mnt/c")
+	if err := mountstate.Write(dir, fuseName, &mountstate.FUSE{PID: 999999999, Cmd: []string{"x"}, MountPoint: "/mnt/c",
+		FSID: "fs-1", Mode: mountstate.ModeFUSE, MountTime: long}); err != nil {
 		t.Fatal(err)
 	}
 	badPath := filepath.Join(dir, "fs-2.mnt.d.fuse")
@@ -91,6 +90,16 @@ func TestStartSweepAndBadFiles(t *testing.T) {
 	}
 }
 
+// startOf is pid's start time, as a mount records it in its state file.
+func startOf(t *testing.T, pid int) uint64 {
+	t.Helper()
+	start, err := mountstate.ProcessStart(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return start
+}
+
 func TestLock(t *testing.T) {
 	dir := t.TempDir()
 	l, err := AcquireLock(dir)
@@ -117,19 +126,19 @@ func TestLock(t *testing.T) {
 
 func TestStateFileNames(t *testing.T) {
 	for name, want := range map[string]string{
-		"fs-1.mnt.efs.20407": ModeTunnel, "~fs-1.mnt.efs.20407": ModeTunnel, "fs-1.mnt.efs.fuse": ModeFUSE,
+		"fs-1.mnt.efs.20407": ModeFallback, "~fs-1.mnt.efs.20407": ModeFallback, "fs-1.mnt.efs.fuse": ModeFUSE,
 		"~fs-1.mnt.efs.fuse": "", "fs-1.mnt.efs.20407.tunnel.log": "", "watchdog.pid": "", ".tmp-state-1": "",
 		"fs-1.mnt.efs.": "",
 	} {
-		if got := stateMode(name); got != want {
-			t.Errorf("stateMode(%q) = %q, want %q", name, got, want)
+		if got, _ := mountstate.ModeOf(name); got != want {
+			t.Errorf("ModeOf(%q) = %q, want %q", name, got, want)
 		}
 	}
 }
 
 func TestParseMountInfo(t *testing.T) {
 	tab := ParseMountInfo("36 35 98:0 / /mnt/a\\040b rw - fuse.efs fs-1:/ rw\n90 22 0:50 / /mnt/n rw - nfs4 127.0.0.1:/ rw\ngarbage\n")
-	if !tab.Has("/mnt/a b", ModeFUSE) || tab.Has("/mnt/a b", ModeTunnel) || !tab.Has("/mnt/n/", ModeTunnel) || tab.Has("/mnt/x", ModeFUSE) {
+	if !tab.Has("/mnt/a b", ModeFUSE) || tab.Has("/mnt/a b", ModeFallback) || !tab.Has("/mnt/n/", ModeFallback) || tab.Has("/mnt/x", ModeFUSE) {
 		t.Fatalf("table %v", tab)
 	}
 }

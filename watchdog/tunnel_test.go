@@ -21,8 +21,10 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 
+	"github.com/efs-fuse/efs-fuse/internal/detached"
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
 	"github.com/efs-fuse/efs-fuse/internal/fallback"
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 	"github.com/efs-fuse/efs-fuse/internal/testca"
 )
 
@@ -46,7 +48,7 @@ func accepts(port int) bool {
 }
 
 // TestTunnelSupervision runs a real `efs-fuse tunnel` that makes its own
-// client identity under a tunnel-mode state file and a scripted mount
+// client identity under a fallback-mode state file and a scripted mount
 // table: a killed tunnel is restarted on its port within 2 s from the
 // state file's argv and issues a fresh certificate by itself (SIGKILL, as
 // the OOM killer does: the tunnel gets no chance to clean up); once the
@@ -59,15 +61,15 @@ func TestTunnelSupervision(t *testing.T) {
 	mnt := t.TempDir()
 	port := freePort(t)
 	logFile := filepath.Join(stateDir, "tunnel.log")
-	name := fallback.StateFileName("fs-12345678", mnt, port)
-	certDir := fallback.CertDir(stateDir, name)
+	name := mountstate.FallbackFileName("fs-12345678", mnt, port)
+	certDir := mountstate.CertDir(stateDir, name)
 	certFile := filepath.Join(certDir, "certificate.pem")
 	argv := fallback.TunnelArgv(bin, fallback.TunnelOptions{
 		Listen: "127.0.0.1:" + strconv.Itoa(port), Target: "127.0.0.1:9", ServerName: "fs-12345678.efs.us-east-1.amazonaws.com",
 		Verify: 0, LogFile: logFile, LogLevel: "INFO",
 		FSID: "fs-12345678", KeyFile: filepath.Join(t.TempDir(), "privateKey.pem"), CertOut: certFile,
 	})
-	tun, err := fallback.StartProcess(argv, logFile)
+	tun, err := detached.Start(argv, logFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,10 +77,10 @@ func TestTunnelSupervision(t *testing.T) {
 	// The first start creates the key (RSA-3072).
 	waitFor(t, 15*time.Second, "tunnel accepting", func() bool { return accepts(port) })
 	firstSerial := certSerial(t, certFile)
-	st := &fallback.State{PID: tun.Pid(), Cmd: argv, Files: []string{logFile, certDir}, MountPoint: mnt, FSID: "fs-12345678",
-		Mode: fallback.ModeTunnel, Port: port, DNSName: "fs-12345678.efs.us-east-1.amazonaws.com",
+	st := &mountstate.Fallback{PID: tun.Pid(), PIDStart: startOf(t, tun.Pid()), Cmd: argv, Files: []string{logFile, certDir}, MountPoint: mnt, FSID: "fs-12345678",
+		Mode: mountstate.ModeFallback, Port: port, DNSName: "fs-12345678.efs.us-east-1.amazonaws.com",
 		MountTime: float64(time.Now().Add(-time.Minute).UnixNano()) / 1e9, Certificate: certFile}
-	if err := fallback.WriteState(stateDir, name, st); err != nil {
+	if err := mountstate.Write(stateDir, name, st); err != nil {
 		t.Fatal(err)
 	}
 	statePath := filepath.Join(stateDir, name)
@@ -111,7 +113,7 @@ func TestTunnelSupervision(t *testing.T) {
 	var newPID int
 	t.Cleanup(func() { killIfAlive(t, newPID) }) // if the test fails before the watchdog stops it
 	took := waitFor(t, 2*time.Second, "tunnel restarted", func() bool {
-		cur, err := fallback.ReadState(statePath)
+		cur, err := mountstate.ReadFallback(statePath)
 		if err != nil || cur.PID == old || !ProcessAlive(cur.PID) || !accepts(port) {
 			return false
 		}
@@ -184,7 +186,7 @@ func TestRemoveFilesCertDir(t *testing.T) {
 		}
 	}
 	logs, log := observe(t)
-	removeFiles(log, []string{certDir, nested, filepath.Join(dir, "gone")})
+	removeFiles(log, dir, []string{certDir, nested, filepath.Join(dir, "gone")})
 	if _, err := os.Stat(certDir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("certificate directory not removed: %v", err)
 	}
@@ -212,14 +214,14 @@ func TestTunnelHungKilled(t *testing.T) {
 	const serverName = "fs-12345678.efs.us-east-1.amazonaws.com"
 	target, caFile := startEchoTarget(t, serverName)
 	logFile := filepath.Join(stateDir, "tunnel.log")
-	name := fallback.StateFileName("fs-12345678", mnt, port)
-	certDir := fallback.CertDir(stateDir, name)
+	name := mountstate.FallbackFileName("fs-12345678", mnt, port)
+	certDir := mountstate.CertDir(stateDir, name)
 	argv := fallback.TunnelArgv(bin, fallback.TunnelOptions{
 		Listen: "127.0.0.1:" + strconv.Itoa(port), Target: target, ServerName: serverName, CAFile: caFile,
 		Verify: 2, LogFile: logFile, LogLevel: "INFO",
 		FSID: "fs-12345678", KeyFile: testca.ClientKeyFile(t), CertOut: filepath.Join(certDir, "certificate.pem"),
 	})
-	tun, err := fallback.StartProcess(argv, logFile)
+	tun, err := detached.Start(argv, logFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,10 +238,10 @@ func TestTunnelHungKilled(t *testing.T) {
 		}
 	})
 	waitFor(t, 15*time.Second, "tunnel accepting", func() bool { return accepts(port) })
-	st := &fallback.State{PID: old, Cmd: argv, Files: []string{logFile, certDir}, MountPoint: mnt, FSID: "fs-12345678",
-		Mode: fallback.ModeTunnel, Port: port, DNSName: serverName,
+	st := &mountstate.Fallback{PID: old, PIDStart: startOf(t, old), Cmd: argv, Files: []string{logFile, certDir}, MountPoint: mnt, FSID: "fs-12345678",
+		Mode: mountstate.ModeFallback, Port: port, DNSName: serverName,
 		MountTime: float64(time.Now().Add(-time.Minute).UnixNano()) / 1e9, Certificate: filepath.Join(certDir, "certificate.pem")}
-	if err := fallback.WriteState(stateDir, name, st); err != nil {
+	if err := mountstate.Write(stateDir, name, st); err != nil {
 		t.Fatal(err)
 	}
 	statePath := filepath.Join(stateDir, name)
@@ -287,7 +289,7 @@ func TestTunnelHungKilled(t *testing.T) {
 	var newPID int
 	t.Cleanup(func() { killIfAlive(t, newPID) })
 	waitFor(t, 5*time.Second, "tunnel restarted after the kill", func() bool {
-		cur, err := fallback.ReadState(statePath)
+		cur, err := mountstate.ReadFallback(statePath)
 		if err != nil || cur.PID == old || !ProcessAlive(cur.PID) || !accepts(port) {
 			return false
 		}

@@ -10,8 +10,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/efs-fuse/efs-fuse/internal/detached"
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
-	"github.com/efs-fuse/efs-fuse/internal/fallback"
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 )
 
 // Options configure a Watchdog. Function fields default to the real host;
@@ -35,13 +36,16 @@ type Options struct {
 	Unmount func(mountPoint string) error
 	// Remount runs a FUSE mount's command as uid/gid and waits for it.
 	Remount func(ctx context.Context, argv []string, uid, gid int) error
-	// StartTunnel starts a tunnel process detached (default fallback.StartProcess).
-	StartTunnel fallback.StartFunc
+	// StartTunnel starts a tunnel process detached (default detached.Start).
+	StartTunnel detached.StartFunc
 	Alive       func(pid int) bool
 	// ExitWhenIdle, when positive, ends supervision once the state
 	// directory has held no mount for that long: Idle is closed. A
 	// per-user watchdog does not outlive its user's last mount.
 	ExitWhenIdle time.Duration
+	// SameProcess reports whether pid still has the start time a state
+	// file recorded (default mountstate.SameProcess).
+	SameProcess func(pid int, start uint64) bool
 }
 
 // Watchdog supervises the mounts of one state directory.
@@ -109,10 +113,13 @@ func (w *Watchdog) defaults() {
 		o.Remount = runRemount
 	}
 	if o.StartTunnel == nil {
-		o.StartTunnel = fallback.StartProcess
+		o.StartTunnel = detached.Start
 	}
 	if o.Alive == nil {
 		o.Alive = ProcessAlive
+	}
+	if o.SameProcess == nil {
+		o.SameProcess = mountstate.SameProcess
 	}
 }
 
@@ -219,7 +226,7 @@ func (w *Watchdog) startLoop(ctx context.Context, e Entry) chan struct{} {
 	if e.FUSE != nil {
 		log = log.With(zap.String("fs_id", e.FUSE.FSID))
 	} else {
-		log = log.With(zap.String("fs_id", e.Tunnel.FSID), zap.Int("port", e.Tunnel.Port))
+		log = log.With(zap.String("fs_id", e.Fallback.FSID), zap.Int("port", e.Fallback.Port))
 	}
 	log.Info("supervising mount", zap.String("state_file", e.Path), zap.Int("pid", e.PID()))
 	w.wg.Add(1)

@@ -16,7 +16,7 @@ func (f *fakeFallback) Mount(_ context.Context, req *mountopts.MountRequest) err
 }
 
 // TestFallbackModeChosen: without FUSE but with a kernel NFS client the
-// mount goes to the port-based mounter, in the foreground (no FUSE daemon),
+// mount goes to the fallback mounter, in the foreground (no FUSE daemon),
 // and the log says why; -o fallback without a kernel client is refused.
 func TestFallbackModeChosen(t *testing.T) {
 	h := newHarness(t)

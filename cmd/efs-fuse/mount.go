@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -59,7 +58,7 @@ type mountDeps struct {
 	// KernelHasNFS means the kernel has no NFS client.
 	FUSEAvailable func() bool
 	KernelHasNFS  func() bool
-	// Fallback mounts in port-based mode (tunnel + kernel NFS client).
+	// Fallback mounts: fallback mode (tunnel + kernel NFS client).
 	Fallback fallbackMounter
 	// StartWatchdog starts the watchdog for a state directory unless one
 	// runs; nil starts none (tests).
@@ -258,11 +257,13 @@ func resolveMount(ctx context.Context, o *mountOptions, cfg *efsconfig.Config, d
 }
 
 // checkMountPoint makes the mount point absolute (the background process
-// leaves the working directory) and checks it is a directory.
+// leaves the working directory) with symbolic links resolved (the kernel
+// records the mount under the resolved path, and so must the state file
+// and the already-mounted check), and checks it is a directory.
 func checkMountPoint(p string) (string, error) {
-	abs, err := filepath.Abs(p)
+	abs, err := resolveMountPoint(p)
 	if err != nil {
-		return "", fmt.Errorf("mount point %s: %w", p, err)
+		return "", err
 	}
 	fi, err := os.Stat(abs)
 	switch {
@@ -307,7 +308,7 @@ func printPlan(w io.Writer, o *mountOptions, r *mountopts.MountRequest) {
 	mode := "FUSE, NFSv4.1 over TLS"
 	switch {
 	case r.Options.Fallback:
-		mode = "port-based: TLS tunnel and kernel NFS client"
+		mode = "fallback: TLS tunnel and kernel NFS client"
 	case !r.Options.TLS:
 		mode = "FUSE, NFSv4.1 over TCP without TLS"
 	}

@@ -19,7 +19,7 @@ func newStatusCmd(deps *mountDeps) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status [--json]",
 		Short: "List efs-fuse mounts: mode, serving process, state, reconnects, last error",
-		Long: `Lists the mounts recorded in the state directory (both FUSE and port-based
+		Long: `Lists the mounts recorded in the state directory (both FUSE and fallback
 mode) with the process serving each one and whether it is alive, and a state:
   healthy       mounted, process alive (FUSE: NFS session connected)
   reconnecting  FUSE mode: the NFS connection is being re-established
@@ -38,7 +38,7 @@ mode) with the process serving each one and whether it is alive, and a state:
 			if err != nil {
 				return fmt.Errorf("read mount table: %w", err)
 			}
-			st := watchdog.Collect(entries, watchdog.ParseMountInfo(mi), watchdog.ProcessAlive)
+			st := watchdog.Collect(entries, watchdog.ParseMountInfo(mi), watchdog.ProcessRuns)
 			running, pid := watchdog.Running(dir)
 			if asJSON {
 				return writeStatusJSON(deps.Stdout, st, running, pid)

@@ -5,9 +5,10 @@ import (
 
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
 	"github.com/efs-fuse/efs-fuse/internal/fallback"
+	"github.com/efs-fuse/efs-fuse/internal/inheritedfd"
 )
 
-// newTunnelCmd builds `efs-fuse tunnel`: the local TLS relay of port-based
+// newTunnelCmd builds `efs-fuse tunnel`: the local TLS relay of fallback
 // mode, one process per mount, as the helper runs one stunnel per mount.
 // Mounts start it themselves and record its argv in the state file, from
 // which the watchdog restarts it.
@@ -15,7 +16,7 @@ func newTunnelCmd() *cobra.Command {
 	var o fallback.TunnelOptions
 	cmd := &cobra.Command{
 		Use:   "tunnel --listen 127.0.0.1:PORT --target HOST:2049 --server-name NAME [--cafile PATH] [--netns PATH] [--fs-id FS-ID [--access-point AP] [--iam ...]]",
-		Short: "Relay local NFS connections to an EFS mount target over TLS (port-based mode)",
+		Short: "Relay local NFS connections to an EFS mount target over TLS (fallback mode)",
 		Long: `Accepts plain TCP connections on --listen (loopback) and relays each one over
 its own TLS connection to --target, verifying the server exactly as FUSE mode
 does: the chain against --cafile (--verify 0 disables it) and --server-name,
@@ -47,6 +48,9 @@ for new connections; SIGTERM or SIGINT closes every connection and exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true // flags parsed: later errors are not usage errors
+			// The tunnel outlives the mount command that started it: it
+			// must not keep that command's descriptors open.
+			_, _ = inheritedfd.CloseInherited()
 			d := efsconfig.Default()
 			log, closeLog, err := fallback.NewTunnelLogger(o, d.Default.LoggingMaxBytes, d.Default.LoggingFileCount)
 			if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/efs-fuse/efs-fuse/internal/mountopts"
+	"github.com/efs-fuse/efs-fuse/watchdog"
 )
 
 // unmountOptions is the parsed command line of `efs-fuse unmount`.
@@ -28,6 +29,9 @@ func newUnmountCmd() *cobra.Command {
 		Long: `Unmounts MOUNTPOINT. The background process serving the mount then writes and
 commits dirty data, closes open files and destroys the NFS session before it
 exits. umount(8) and fusermount3 -u have the same effect.
+
+MOUNTPOINT may be reached through a symbolic link. Anything but an efs-fuse
+mount (FUSE, or the NFS mount of fallback mode) is refused: use umount(8).
 
 --force detaches the mount at once (umount -l) even when the server is not
 answering or files are still open; the background process finishes when the
@@ -51,12 +55,19 @@ last user of the mount lets go.`,
 	return cmd
 }
 
-// runUnmount unmounts with umount2 as root (euid 0), through fusermount3
-// otherwise.
+// runUnmount unmounts an efs-fuse mount with umount2 as root (euid 0),
+// through fusermount3 otherwise.
 func runUnmount(o *unmountOptions, euid int) error {
-	mp, err := filepath.Abs(o.MountPoint)
+	mp, err := resolveMountPoint(o.MountPoint)
 	if err != nil {
 		return fmt.Errorf("unmount %s: %w", o.MountPoint, err)
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return fmt.Errorf("read mount table: %w", err)
+	}
+	if err := checkEFSMount(string(mi), mp); err != nil {
+		return err
 	}
 	if euid == 0 {
 		flags := 0
@@ -68,9 +79,14 @@ func runUnmount(o *unmountOptions, euid int) error {
 		}
 		return nil
 	}
-	// Unprivileged: only fusermount3 (setuid) may unmount a user's FUSE mount.
+	return fusermountUnmount(mp, o.Force)
+}
+
+// fusermountUnmount unmounts as a user: only fusermount3 (setuid) may
+// unmount a user's FUSE mount.
+func fusermountUnmount(mp string, force bool) error {
 	args := []string{"-u", mp}
-	if o.Force {
+	if force {
 		args = []string{"-u", "-z", mp}
 	}
 	out, err := exec.Command("fusermount3", args...).CombinedOutput()
@@ -98,4 +114,36 @@ func unmountHint(err error) error {
 		return fmt.Errorf("%w (not a mount point)", err)
 	}
 	return err
+}
+
+// checkEFSMount refuses to unmount mp unless the file system on top of it
+// is one efs-fuse makes: a FUSE mount of efs-fuse, or an NFS mount (which
+// fallback mode and the EFS mount helper make). Anything else (a tmpfs, a
+// disk) is not ours to unmount.
+func checkEFSMount(mountInfo, mp string) error {
+	fstype, source, ok := topMount(mountInfo, mp)
+	switch {
+	case !ok:
+		return fmt.Errorf("unmount %s: not a mount point", mp)
+	case strings.HasPrefix(fstype, "fuse") && strings.Contains(fstype, "efs"), strings.HasPrefix(fstype, "nfs"):
+		return nil
+	}
+	return fmt.Errorf("unmount %s: not an efs-fuse mount (it is %s from %s); use umount for other file systems", mp, fstype, source)
+}
+
+// topMount is the type and source of the last (topmost) mount at mp in
+// /proc/self/mountinfo content.
+func topMount(mountInfo, mp string) (fstype, source string, ok bool) {
+	for _, line := range strings.Split(mountInfo, "\n") {
+		pre, post, found := strings.Cut(line, " - ")
+		if !found {
+			continue
+		}
+		f, g := watchdog.MountInfoFields(pre), watchdog.MountInfoFields(post)
+		if len(f) < 5 || len(g) < 2 || filepath.Clean(watchdog.UnescapeMountInfo(f[4])) != mp {
+			continue
+		}
+		fstype, source, ok = g[0], watchdog.UnescapeMountInfo(g[1]), true
+	}
+	return fstype, source, ok
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
 	"github.com/efs-fuse/efs-fuse/internal/fallback"
+	"github.com/efs-fuse/efs-fuse/internal/inheritedfd"
 	"github.com/efs-fuse/efs-fuse/internal/logging"
 	"github.com/efs-fuse/efs-fuse/internal/mountopts"
 	"github.com/efs-fuse/efs-fuse/watchdog"
@@ -45,7 +47,7 @@ func logDir(euid int, getenv func(string) string) string {
 	return logging.LogDir(euid, getenv)
 }
 
-// chooseMode picks FUSE or port-based mode for this host and these options.
+// chooseMode picks FUSE or fallback mode for this host and these options.
 func chooseMode(d *mountDeps, o *mountopts.Options) (fallback.Mode, string, error) {
 	fuseOK, nfsOK := true, false
 	if d.FUSEAvailable != nil {
@@ -111,7 +113,7 @@ user's exits 30 s after the last of that user's mounts is gone; root's stays.
 For every mount in the state directory, in its own loop every
 poll_interval_sec: FUSE mounts get a statfs probe with a timeout (a hung one
 makes the serving process restart its NFS connection; a dead serving process
-means lazy unmount and remount at the same place); port-based mounts get
+means lazy unmount and remount at the same place); fallback mounts get
 their tunnel restarted when it dies or hangs, and stopped once the file
 system is unmounted. Events go to mount-watchdog.log.
 
@@ -131,6 +133,17 @@ system is unmounted. Events go to mount-watchdog.log.
 }
 
 func runWatchdog(ctx context.Context, o *watchdogOptions, d *mountDeps) error {
+	// Before anything else: a descriptor inherited from the mount that
+	// started us (a /dev/fuse one, above all) would otherwise live as long
+	// as the watchdog and pass on to every process it starts.
+	inherited, inheritedErr := inheritedfd.CloseInherited()
+	// Nor may the mounting shell's AWS credentials live on in the
+	// watchdog, or pass to the remounts and tunnels it starts.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+			_ = os.Unsetenv(k)
+		}
+	}
 	cfg, err := efsconfig.Load(o.ConfigPath)
 	if err != nil {
 		return err
@@ -180,6 +193,11 @@ func runWatchdog(ctx context.Context, o *watchdogOptions, d *mountDeps) error {
 	defer closeLog()
 	for _, warn := range cfg.Warnings {
 		logger.Warn(warn)
+	}
+	if inheritedErr != nil {
+		logger.Warn("could not close inherited file descriptors", zap.Error(inheritedErr))
+	} else if len(inherited) > 0 {
+		logger.Info("closed inherited file descriptors", zap.Ints("fds", inherited))
 	}
 	for {
 		w, err := watchdog.Start(watchdog.Options{StateDir: dir, Config: cfg.Watchdog, Logger: logger,

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/efs-fuse/efs-fuse/internal/fusemount"
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 	"github.com/efs-fuse/efs-fuse/watchdog"
 )
 
@@ -51,13 +51,13 @@ func TestSecondWatchdogExits(t *testing.T) {
 	}
 }
 
-func writeFUSEState(t *testing.T, dir string, st fusemount.State) {
+func writeFUSEState(t *testing.T, dir string, st mountstate.FUSE) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	st.Mode, st.Cmd = fusemount.ModeFUSE, []string{"efs-fuse", st.FSID + ":/", st.MountPoint}
-	if err := fusemount.WriteState(dir, fusemount.StateFileName(st.FSID, st.MountPoint), &st); err != nil {
+	st.Mode, st.Cmd = mountstate.ModeFUSE, []string{"efs-fuse", st.FSID + ":/", st.MountPoint}
+	if err := mountstate.Write(dir, mountstate.FUSEFileName(st.FSID, st.MountPoint), &st); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -77,9 +77,9 @@ func TestStatus(t *testing.T) {
 
 	dir := stateDir(h.deps)
 	now := float64(time.Now().UnixNano()) / 1e9
-	writeFUSEState(t, dir, fusemount.State{PID: os.Getpid(), MountPoint: "/mnt/good", FSID: "fs-1", DNSName: "fs-1.efs.us-east-1.amazonaws.com",
+	writeFUSEState(t, dir, mountstate.FUSE{PID: os.Getpid(), MountPoint: "/mnt/good", FSID: "fs-1", DNSName: "fs-1.efs.us-east-1.amazonaws.com",
 		Connected: true, Connections: 4, Reconnects: 2, LastError: "connection reset by peer", LastErrorTime: now - 180, MountTime: now - 3600})
-	writeFUSEState(t, dir, fusemount.State{PID: 999999999, MountPoint: "/mnt/dead", FSID: "fs-2", DNSName: "fs-2.efs.us-east-1.amazonaws.com",
+	writeFUSEState(t, dir, mountstate.FUSE{PID: 999999999, MountPoint: "/mnt/dead", FSID: "fs-2", DNSName: "fs-2.efs.us-east-1.amazonaws.com",
 		Connected: true, MountTime: now - 60})
 	if err := os.WriteFile(filepath.Join(dir, "fs-3.mnt.bad.fuse"), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)

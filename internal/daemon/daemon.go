@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/efs-fuse/efs-fuse/internal/inheritedfd"
 )
 
 // EnvMarker tells a re-executed process that it is the background child
@@ -133,6 +135,9 @@ func runChild(work func(ready func()) error) error {
 	// Programs the mount starts (fusermount3, a tunnel) must not inherit
 	// the pipe: the parent would never see EOF while they live.
 	syscall.CloseOnExec(childFD)
+	// The serving process lives on after its caller: descriptors the
+	// caller leaked (anything without close-on-exec) must not live with it.
+	_, _ = inheritedfd.CloseInherited()
 	// Arguments were resolved to absolute paths before Run; leaving the
 	// caller's directory keeps it from being held busy for the mount's life.
 	_ = os.Chdir("/")

@@ -237,6 +237,8 @@ func runWriter() int {
 		err = runHolder(os.Getenv(writerEnv), os.Args[1:])
 	case "read":
 		err = runReader(os.Getenv(writerEnv), os.Args[1:])
+	case "writesync":
+		err = runSyncWriter(os.Getenv(writerEnv))
 	default:
 		err = fmt.Errorf("unknown helper mode %q", mode)
 	}

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/efs-fuse/efs-fuse/internal/fusemount"
 	"github.com/efs-fuse/efs-fuse/internal/localtarget"
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 	"github.com/efs-fuse/efs-fuse/internal/testtarget"
 	"github.com/efs-fuse/efs-fuse/watchdog"
 )
@@ -23,6 +23,7 @@ import (
 // private log and state directories, passed in the environment (mount(8)
 // and mount.fuse3 pass it on to their helpers).
 type rootEnv struct {
+	tgt         *localtarget.Target
 	export, mnt string
 	state, logs string
 	options     string   // -o value pointing at the local target
@@ -39,7 +40,7 @@ func newRootEnv(t *testing.T) *rootEnv {
 		t.Fatal(err)
 	}
 	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
-	e := &rootEnv{export: export, mnt: t.TempDir(), state: t.TempDir(), logs: t.TempDir()}
+	e := &rootEnv{tgt: tgt, export: export, mnt: t.TempDir(), state: t.TempDir(), logs: t.TempDir()}
 	e.options = "tls,cafile=" + tgt.CAFile() + ",region=us-east-1" + targetOpts(tgt)
 	e.env = append(os.Environ(), "EFS_FUSE_STATE_DIR="+e.state, "EFS_FUSE_LOG_DIR="+e.logs)
 	// Registered after the target's cleanup, so it runs first: the
@@ -74,7 +75,7 @@ func (e *rootEnv) cmd(t *testing.T, name string, args ...string) (string, error)
 // file it writes once mounted.
 func (e *rootEnv) servingPID(t *testing.T) int {
 	t.Helper()
-	st, err := fusemount.ReadState(filepath.Join(e.state, fusemount.StateFileName("fs-12345678", e.mnt)))
+	st, err := mountstate.ReadFUSE(filepath.Join(e.state, mountstate.FUSEFileName("fs-12345678", e.mnt)))
 	if err != nil {
 		t.Fatalf("state file of the mount: %v", err)
 	}
@@ -141,7 +142,7 @@ func TestUnmountCommand(t *testing.T) {
 	if got := fileSum(t, filepath.Join(e.export, "unsynced")); got != want {
 		t.Fatal("the export does not hold what was written before the unmount")
 	}
-	if _, err := os.Stat(filepath.Join(e.state, fusemount.StateFileName("fs-12345678", e.mnt))); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(e.state, mountstate.FUSEFileName("fs-12345678", e.mnt))); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state file after a clean unmount: %v, want it removed", err)
 	}
 	log := e.log(t)

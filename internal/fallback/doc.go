@@ -1,4 +1,4 @@
-// Package fallback is port-based mode: what the EFS mount helper does with
+// Package fallback is fallback mode: what the EFS mount helper does with
 // stunnel, done with efs-fuse's own relay. A mount picks a local port
 // (SelectPort), starts `efs-fuse tunnel` on it as a detached process
 // (RunTunnel is that process), runs mount.nfs4 against 127.0.0.1:port

@@ -24,9 +24,11 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/efs-fuse/efs-fuse/internal/detached"
 	"github.com/efs-fuse/efs-fuse/internal/efsext"
 	"github.com/efs-fuse/efs-fuse/internal/iamauth/iamauthtest"
 	"github.com/efs-fuse/efs-fuse/internal/localtarget"
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 	"github.com/efs-fuse/efs-fuse/internal/testca"
 	"github.com/efs-fuse/efs-fuse/internal/testtarget"
 	"github.com/efs-fuse/efs-fuse/nfsclient"
@@ -48,14 +50,14 @@ func identityTunnelOptions(t *testing.T, tgt *localtarget.Target, dir string) Tu
 
 // startTunnel runs `efs-fuse tunnel` with o as a detached process (the test
 // binary in helper mode) and waits until it accepts.
-func startTunnel(t *testing.T, o TunnelOptions) Tunnel {
+func startTunnel(t *testing.T, o TunnelOptions) detached.Process {
 	t.Helper()
 	t.Setenv(helperEnv, "1")
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tun, err := StartProcess(TunnelArgv(exe, o), o.LogFile)
+	tun, err := detached.Start(TunnelArgv(exe, o), o.LogFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,12 +314,12 @@ func TestTunnelIdentityRenewal(t *testing.T) {
 	ca, srv := startTargetCA(t)
 	for name, c := range map[string]struct {
 		every  time.Duration
-		renew  func(t *testing.T, tun Tunnel)
+		renew  func(t *testing.T, tun detached.Process)
 		within time.Duration
 	}{
-		"Scheduled": {300 * time.Millisecond, func(*testing.T, Tunnel) {}, 5 * time.Second},
+		"Scheduled": {300 * time.Millisecond, func(*testing.T, detached.Process) {}, 5 * time.Second},
 		// An hour: only the signal can renew within the test.
-		"SIGHUP": {time.Hour, func(t *testing.T, tun Tunnel) {
+		"SIGHUP": {time.Hour, func(t *testing.T, tun detached.Process) {
 			if err := syscall.Kill(tun.Pid(), syscall.SIGHUP); err != nil {
 				t.Fatal(err)
 			}
@@ -455,13 +457,13 @@ func TestMountFlowIdentity(t *testing.T) {
 	if err := e.m.Mount(context.Background(), e.req); err != nil {
 		t.Fatalf("Mount: %v", err)
 	}
-	name := StateFileName(e.req.FSID, e.req.MountPoint, port)
-	st, err := ReadState(filepath.Join(e.stateDir, name))
+	name := mountstate.FallbackFileName(e.req.FSID, e.req.MountPoint, port)
+	st, err := mountstate.ReadFallback(filepath.Join(e.stateDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stopPID(t, st.PID) })
-	certDir := CertDir(e.stateDir, name)
+	certDir := mountstate.CertDir(e.stateDir, name)
 	if want := filepath.Join(certDir, "certificate.pem"); st.Certificate != want || st.PrivateKey != e.m.KeyFile {
 		t.Errorf("state certificate %q key %q, want %q and %q", st.Certificate, st.PrivateKey, want, e.m.KeyFile)
 	}
@@ -492,7 +494,7 @@ func TestMountBadIAMFailsEarly(t *testing.T) {
 	e := newFlowWith(t, func(context.Context, []string) (string, error) {
 		return "", errors.New("mount.nfs4 must not run")
 	}, ",iam,awsprofile=no-such-profile", nil)
-	e.m.Start = func([]string, string) (Tunnel, error) {
+	e.m.Start = func([]string, string) (detached.Process, error) {
 		t.Error("a tunnel was started")
 		return nil, errors.New("no")
 	}

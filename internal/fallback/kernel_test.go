@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 )
 
 // TestKernelMount mounts the local target with the real kernel NFS client
@@ -36,7 +38,7 @@ func TestKernelMount(t *testing.T) {
 			t.Errorf("umount: %v: %s", err, out)
 		}
 		for _, s := range mustList(t, e.stateDir) {
-			stopPID(t, s.State.PID)
+			stopPID(t, s.Fallback.PID)
 		}
 	})
 	data := bytes.Repeat([]byte("kernel client through the efs-fuse tunnel\n"), 100000)
@@ -54,9 +56,9 @@ func TestKernelMount(t *testing.T) {
 	}
 }
 
-func mustList(t *testing.T, dir string) []StateEntry {
+func mustList(t *testing.T, dir string) []mountstate.Entry {
 	t.Helper()
-	l, err := ListStates(dir)
+	l, err := mountstate.List(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

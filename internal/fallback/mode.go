@@ -24,7 +24,7 @@ func (m Mode) String() string {
 	case ModeFUSE:
 		return "FUSE"
 	case ModeFallback:
-		return "port-based (kernel NFS client)"
+		return "fallback (kernel NFS client)"
 	}
 	return "unknown"
 }
@@ -40,13 +40,13 @@ func ChooseMode(fuseAvailable, kernelHasNFS bool, opts *mountopts.Options) (mode
 	}
 	switch {
 	case opts.Fallback && kernelHasNFS:
-		return ModeFallback, "port-based mode requested (fallback option): using " + how, nil
+		return ModeFallback, "fallback mode requested (fallback option): using " + how, nil
 	case opts.Fallback:
 		return 0, "", &mountopts.UsageError{Msg: `The "fallback" option needs the kernel NFS client, and this kernel has none (nfs4 is not in /proc/filesystems)`}
 	case fuseAvailable:
 		return ModeFUSE, "", nil
 	case kernelHasNFS:
-		return ModeFallback, "FUSE is not available (no /dev/fuse); falling back to port-based mode: " + how, nil
+		return ModeFallback, "FUSE is not available (no /dev/fuse); switching to fallback mode: " + how, nil
 	}
 	return 0, "", errors.New("cannot mount: FUSE is not available (no /dev/fuse) and the kernel has no NFS client (nfs4 is not in /proc/filesystems)")
 }

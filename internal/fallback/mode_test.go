@@ -21,8 +21,8 @@ func TestChooseMode(t *testing.T) {
 		{"tls,fallback", true, true, ModeFallback, "requested", ""},
 		{"tls,stunnel", true, true, ModeFallback, "requested", ""},
 		{"tls,fallback", true, false, 0, "", "this kernel has none"},
-		{"tls", false, true, ModeFallback, "FUSE is not available (no /dev/fuse); falling back to port-based mode: the kernel NFS client through a local TLS tunnel", ""},
-		{"notls", false, true, ModeFallback, "falling back to port-based mode: the kernel NFS client, straight to the mount target (no TLS)", ""},
+		{"tls", false, true, ModeFallback, "FUSE is not available (no /dev/fuse); switching to fallback mode: the kernel NFS client through a local TLS tunnel", ""},
+		{"notls", false, true, ModeFallback, "switching to fallback mode: the kernel NFS client, straight to the mount target (no TLS)", ""},
 		{"fallback", true, true, ModeFallback, "requested (fallback option): using the kernel NFS client, straight", ""},
 		{"tls", false, false, 0, "", "FUSE is not available (no /dev/fuse) and the kernel has no NFS client"},
 	}

@@ -12,16 +12,18 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/efs-fuse/efs-fuse/internal/detached"
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
 	"github.com/efs-fuse/efs-fuse/internal/logging"
 	"github.com/efs-fuse/efs-fuse/internal/mountopts"
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 	"github.com/efs-fuse/efs-fuse/tunnel"
 )
 
 // tunnelReadyTimeout bounds the wait for a new tunnel to accept.
 const tunnelReadyTimeout = 10 * time.Second
 
-// Mounter mounts in port-based mode. Zero fields take real defaults.
+// Mounter mounts in fallback mode. Zero fields take real defaults.
 type Mounter struct {
 	// Exe is the efs-fuse binary the tunnel runs as; "" = this executable.
 	Exe string
@@ -37,8 +39,8 @@ type Mounter struct {
 	// KeyFile overrides the key client certificates are made with; "" =
 	// the above.
 	KeyFile string
-	Start   StartFunc // default StartProcess
-	Exec    ExecFunc  // default Exec (mount.nfs4)
+	Start   detached.StartFunc // default detached.Start
+	Exec    ExecFunc           // default Exec (mount.nfs4)
 	Retry   Retry
 	Shuffle func([]int) // port order; default random
 	Now     func() time.Time
@@ -52,6 +54,9 @@ func (m *Mounter) Mount(ctx context.Context, req *mountopts.MountRequest) error 
 	log := req.Logger
 	if log == nil {
 		log = zap.NewNop()
+	}
+	for _, w := range req.Options.Warnings() {
+		log.Warn(w)
 	}
 	// A bad netns= fails here, with its reason, rather than in the tunnel
 	// or mount.nfs4.
@@ -89,14 +94,14 @@ func (m *Mounter) Mount(ctx context.Context, req *mountopts.MountRequest) error 
 		return err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	name := StateFileName(req.FSID, req.MountPoint, port)
+	name := mountstate.FallbackFileName(req.FSID, req.MountPoint, port)
 	st, topts := m.newState(req, cfg, idOpts, name, port)
 	// The ~ file claims the port from here on; then the bind can go.
 	cleanup := func() {
-		os.Remove(filepath.Join(req.StateDir, tempPrefix+name))
+		os.Remove(filepath.Join(req.StateDir, mountstate.TempPrefix+name))
 		os.RemoveAll(filepath.Dir(topts.CertOut)) // written by the tunnel, if it got that far
 	}
-	if err := WriteState(req.StateDir, tempPrefix+name, st); err != nil {
+	if err := mountstate.Write(req.StateDir, mountstate.TempPrefix+name, st); err != nil {
 		ln.Close()
 		return err
 	}
@@ -104,7 +109,7 @@ func (m *Mounter) Mount(ctx context.Context, req *mountopts.MountRequest) error 
 
 	start := m.Start
 	if start == nil {
-		start = StartProcess
+		start = detached.Start
 	}
 	tun, err := start(st.Cmd, topts.LogFile)
 	if err != nil {
@@ -119,7 +124,10 @@ func (m *Mounter) Mount(ctx context.Context, req *mountopts.MountRequest) error 
 		return err
 	}
 	st.PID = tun.Pid()
-	if err := WriteState(req.StateDir, tempPrefix+name, st); err != nil {
+	if st.PIDStart, err = mountstate.ProcessStart(st.PID); err != nil {
+		return fail(err)
+	}
+	if err := mountstate.Write(req.StateDir, mountstate.TempPrefix+name, st); err != nil {
 		return fail(err)
 	}
 	log.Info("tunnel started", zap.Int("pid", st.PID), zap.Int("port", port), zap.String("target", req.Target.DialAddr))
@@ -132,11 +140,11 @@ func (m *Mounter) Mount(ctx context.Context, req *mountopts.MountRequest) error 
 	// No fields on this line: users grep for it exactly.
 	log.Info(fmt.Sprintf("Successfully mounted %s at %s", req.Target.DNSName, req.MountPoint))
 	st.MountTime = m.now()
-	if err := WriteState(req.StateDir, tempPrefix+name, st); err != nil {
+	if err := mountstate.Write(req.StateDir, mountstate.TempPrefix+name, st); err != nil {
 		log.Error("mounted, but the state file could not be written: the watchdog will not supervise this tunnel", zap.Error(err))
 		return nil // unmounting now would hurt more than an unsupervised tunnel
 	}
-	if err := os.Rename(filepath.Join(req.StateDir, tempPrefix+name), filepath.Join(req.StateDir, name)); err != nil {
+	if err := os.Rename(filepath.Join(req.StateDir, mountstate.TempPrefix+name), filepath.Join(req.StateDir, name)); err != nil {
 		log.Error("mounted, but the state file could not be renamed", zap.Error(err))
 	}
 	return nil
@@ -200,15 +208,9 @@ func (m *Mounter) identityOptions(req *mountopts.MountRequest, cfg *efsconfig.Co
 	return t
 }
 
-// CertDir is where a tunnel mount's client certificate is written:
-// <state file name>+ in the state directory, as efs-utils names it.
-func CertDir(stateDir, stateFileName string) string {
-	return filepath.Join(stateDir, stateFileName+"+")
-}
-
 // newState builds the state file and the tunnel's options for req; idOpts
 // come from identityOptions.
-func (m *Mounter) newState(req *mountopts.MountRequest, cfg *efsconfig.Config, idOpts TunnelOptions, name string, port int) (*State, TunnelOptions) {
+func (m *Mounter) newState(req *mountopts.MountRequest, cfg *efsconfig.Config, idOpts TunnelOptions, name string, port int) (*mountstate.Fallback, TunnelOptions) {
 	o := req.Options
 	exe := m.Exe
 	if exe == "" {
@@ -222,7 +224,7 @@ func (m *Mounter) newState(req *mountopts.MountRequest, cfg *efsconfig.Config, i
 	if logDir == "" {
 		logDir = req.StateDir
 	}
-	certDir := CertDir(req.StateDir, name)
+	certDir := mountstate.CertDir(req.StateDir, name)
 	topts := idOpts
 	topts.Listen = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	topts.Target = req.Target.DialAddr
@@ -240,14 +242,14 @@ func (m *Mounter) newState(req *mountopts.MountRequest, cfg *efsconfig.Config, i
 	if o.Verify != nil {
 		topts.Verify = *o.Verify
 	}
-	st := &State{
+	st := &mountstate.Fallback{
 		Cmd:         TunnelArgv(exe, topts),
 		Files:       []string{topts.LogFile, certDir},
 		MountTime:   m.now(),
 		MountPoint:  req.MountPoint,
 		FSID:        req.FSID,
 		Region:      req.Target.Region,
-		Mode:        ModeTunnel,
+		Mode:        mountstate.ModeFallback,
 		DNSName:     req.Target.DNSName,
 		Port:        port,
 		Certificate: topts.CertOut,
@@ -269,7 +271,7 @@ func (m *Mounter) now() float64 {
 // waitAccepting waits until the tunnel's port accepts a connection. The
 // connection is closed without a byte: the relay treats it as a probe and
 // dials nothing.
-func waitAccepting(ctx context.Context, port int, tun Tunnel, logFile string) error {
+func waitAccepting(ctx context.Context, port int, tun detached.Process, logFile string) error {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	ctx, cancel := context.WithTimeout(ctx, tunnelReadyTimeout)
 	defer cancel()

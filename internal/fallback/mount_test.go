@@ -20,9 +20,11 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 
+	"github.com/efs-fuse/efs-fuse/internal/detached"
 	"github.com/efs-fuse/efs-fuse/internal/efsconfig"
 	"github.com/efs-fuse/efs-fuse/internal/localtarget"
 	"github.com/efs-fuse/efs-fuse/internal/mountopts"
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 	"github.com/efs-fuse/efs-fuse/internal/netnstest"
 	"github.com/efs-fuse/efs-fuse/internal/testca"
 	"github.com/efs-fuse/efs-fuse/internal/testtarget"
@@ -149,8 +151,8 @@ func TestMountFlowWithRealTunnel(t *testing.T) {
 	if e.logs.FilterMessage(want).Len() != 1 {
 		t.Errorf("log lacks %q", want)
 	}
-	name := StateFileName(e.req.FSID, e.req.MountPoint, port)
-	st, err := ReadState(filepath.Join(e.stateDir, name))
+	name := mountstate.FallbackFileName(e.req.FSID, e.req.MountPoint, port)
+	st, err := mountstate.ReadFallback(filepath.Join(e.stateDir, name))
 	if err != nil {
 		t.Fatalf("state file: %v", err)
 	}
@@ -158,7 +160,7 @@ func TestMountFlowWithRealTunnel(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.stateDir, "~"+name)); !os.IsNotExist(err) {
 		t.Errorf("temporary state file left behind: %v", err)
 	}
-	if st.Port != port || st.PID <= 0 || st.Mode != ModeTunnel || st.FSID != localtarget.DefaultFSID || st.MountPoint != e.req.MountPoint {
+	if st.Port != port || st.PID <= 0 || st.Mode != mountstate.ModeFallback || st.FSID != localtarget.DefaultFSID || st.MountPoint != e.req.MountPoint {
 		t.Errorf("state = %+v", st)
 	}
 	if !strings.Contains(strings.Join(st.Cmd, " "), " tunnel --listen 127.0.0.1:"+strconv.Itoa(port)+" --target "+e.tgt.Addr()) {
@@ -175,7 +177,7 @@ func TestMountFlowWithRealTunnel(t *testing.T) {
 	if err := e.m.Mount(context.Background(), e.req); err != nil {
 		t.Fatalf("second Mount: %v", err)
 	}
-	st2, err := ReadState(filepath.Join(e.stateDir, StateFileName(e.req.FSID, e.req.MountPoint, port2)))
+	st2, err := mountstate.ReadFallback(filepath.Join(e.stateDir, mountstate.FallbackFileName(e.req.FSID, e.req.MountPoint, port2)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +234,7 @@ func tunnelPIDFromTemp(t *testing.T, dir string) int {
 		t.Errorf("temp state files during mount: %v, want one", matches)
 		return 0
 	}
-	st, err := ReadState(matches[0])
+	st, err := mountstate.ReadFallback(matches[0])
 	if err != nil {
 		t.Error(err)
 		return 0
@@ -243,7 +245,7 @@ func tunnelPIDFromTemp(t *testing.T, dir string) int {
 // stopPID sends SIGTERM and waits for the tunnel to exit (it is our child).
 func stopPID(t *testing.T, pid int) {
 	t.Helper()
-	p := &process{pid: pid}
+	p := detached.FromPID(pid)
 	start := time.Now()
 	if err := p.Stop(); err != nil {
 		t.Errorf("stop tunnel: %v", err)
@@ -281,7 +283,7 @@ func flagSet(o *TunnelOptions) *pflag.FlagSet {
 // logged (the warning about clear text is the command's, to stderr too).
 func TestMountFlowNoTLS(t *testing.T) {
 	noTunnel := func(t *testing.T, m *Mounter) {
-		m.Start = func(argv []string, _ string) (Tunnel, error) {
+		m.Start = func(argv []string, _ string) (detached.Process, error) {
 			t.Errorf("a tunnel was started without TLS: %q", argv)
 			return nil, errors.New("no tunnel without TLS")
 		}
@@ -382,7 +384,7 @@ func TestMountFlowNetNS(t *testing.T) {
 	if err := e.m.Mount(context.Background(), e.req); err != nil {
 		t.Fatalf("Mount: %v", err)
 	}
-	st, err := ReadState(filepath.Join(e.stateDir, StateFileName(e.req.FSID, e.req.MountPoint, port)))
+	st, err := mountstate.ReadFallback(filepath.Join(e.stateDir, mountstate.FallbackFileName(e.req.FSID, e.req.MountPoint, port)))
 	if err != nil {
 		t.Fatalf("state file: %v", err)
 	}
@@ -400,7 +402,7 @@ func TestMountNetNSBadPath(t *testing.T) {
 		req := request(t, opts)
 		req.MountPoint, req.StateDir = t.TempDir(), filepath.Join(t.TempDir(), "run-efs")
 		m := &Mounter{
-			Start: func(argv []string, _ string) (Tunnel, error) {
+			Start: func(argv []string, _ string) (detached.Process, error) {
 				t.Errorf("%s: a tunnel was started: %q", opts, argv)
 				return nil, errors.New("no tunnel")
 			},
@@ -433,6 +435,22 @@ func TestMountNFSInNetNS(t *testing.T) {
 		}
 		if got := strings.TrimSpace(stderr); got != want {
 			t.Errorf("%s: mount.nfs4 would run in %s, want %s", opts, got, want)
+		}
+	}
+}
+
+// TestMountLogsSecurityWarnings: a fallback mount with iam and verify=0,
+// or with ocsp, says in the log what that does not protect before it
+// mounts (here it then fails on a bad netns=, which is after the warnings).
+func TestMountLogsSecurityWarnings(t *testing.T) {
+	req := request(t, "tls,fallback,iam,verify=0,ocsp,netns=/nonexistent/ns/net")
+	req.MountPoint, req.StateDir = t.TempDir(), filepath.Join(t.TempDir(), "run-efs")
+	core, logs := observer.New(zapcore.WarnLevel)
+	req.Logger = zap.New(core)
+	_ = (&Mounter{}).Mount(context.Background(), req)
+	for _, want := range []string{`"iam" with "verify=0"`, `"ocsp" is accepted for compatibility`} {
+		if logs.FilterMessageSnippet(want).Len() != 1 {
+			t.Errorf("no warning saying %q; logged: %v", want, logs.All())
 		}
 	}
 }

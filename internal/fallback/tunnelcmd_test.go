@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/efs-fuse/efs-fuse/internal/detached"
 	"github.com/efs-fuse/efs-fuse/internal/testca"
 	"github.com/efs-fuse/efs-fuse/tunnel"
 )
@@ -102,7 +103,7 @@ func TestTunnelProcessReloadsOnSIGHUP(t *testing.T) {
 	exe, _ := os.Executable()
 	o := TunnelOptions{Listen: "127.0.0.1:" + strconv.Itoa(port), Target: cns.addr, ServerName: serverName,
 		CAFile: ca.CertFile(), Verify: 2, CertFile: certFile, KeyFile: keyFile, LogFile: filepath.Join(dir, "tunnel.log")}
-	tun, err := StartProcess(TunnelArgv(exe, o), o.LogFile)
+	tun, err := detached.Start(TunnelArgv(exe, o), o.LogFile)
 	if err != nil {
 		t.Fatal(err)
 	}

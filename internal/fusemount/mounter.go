@@ -18,6 +18,7 @@ import (
 
 	"github.com/efs-fuse/efs-fuse/fusefs"
 	"github.com/efs-fuse/efs-fuse/internal/mountopts"
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 	"github.com/efs-fuse/efs-fuse/nfsclient"
 	"github.com/efs-fuse/efs-fuse/tunnel"
 )
@@ -46,6 +47,9 @@ func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready f
 	log := req.Logger
 	if log == nil {
 		log = zap.NewNop()
+	}
+	for _, w := range req.Options.Warnings() {
+		log.Warn(w)
 	}
 	id, err := MountIdentity()
 	if err != nil {
@@ -144,7 +148,7 @@ func (m Mounter) Mount(ctx context.Context, req *mountopts.MountRequest, ready f
 }
 
 // state is the state file content for a mount just made.
-func (m Mounter) state(req *mountopts.MountRequest) State {
+func (m Mounter) state(req *mountopts.MountRequest) mountstate.FUSE {
 	cmd := m.RemountCmd
 	if cmd == nil {
 		exe, err := os.Executable()
@@ -157,9 +161,11 @@ func (m Mounter) state(req *mountopts.MountRequest) State {
 		}
 		cmd = RemountArgv(exe, args)
 	}
-	return State{
-		PID: os.Getpid(), Cmd: cmd, MountPoint: req.MountPoint, FSID: req.FSID,
-		DNSName: req.Target.DNSName, MountTime: epoch(time.Now()), Mode: ModeFUSE,
+	// Our own start time: /proc/self/stat cannot fail while we run.
+	start, _ := mountstate.ProcessStart(os.Getpid())
+	return mountstate.FUSE{
+		PID: os.Getpid(), PIDStart: start, Cmd: cmd, MountPoint: req.MountPoint, FSID: req.FSID,
+		DNSName: req.Target.DNSName, MountTime: epoch(time.Now()), Mode: mountstate.ModeFUSE,
 		// The serving process runs as the mounting user; a remount must too.
 		UID: os.Getuid(), GID: os.Getgid(),
 	}

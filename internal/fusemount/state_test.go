@@ -1,8 +1,6 @@
 package fusemount
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -22,36 +20,6 @@ func TestRemountArgv(t *testing.T) {
 		want := append([]string{"/usr/bin/efs-fuse"}, strings.Fields(tc.want)...)
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("RemountArgv(%q) = %q, want %q", tc.in, got, want)
-		}
-	}
-}
-
-func TestStateFile(t *testing.T) {
-	dir := t.TempDir()
-	name := StateFileName("fs-deadbeef", "/mnt/efs/")
-	if name != "fs-deadbeef.mnt.efs.fuse" || !IsStateFileName(name) {
-		t.Fatalf("name %q", name)
-	}
-	st := &State{PID: 42, Cmd: []string{"efs-fuse", "fs-deadbeef:/", "/mnt/efs"}, MountPoint: "/mnt/efs", FSID: "fs-deadbeef",
-		Mode: ModeFUSE, Reconnects: 3, LastError: "connection reset"}
-	if err := WriteState(dir, name, st); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(filepath.Join(dir, name))
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("state file mode: %v %v", fi.Mode(), err)
-	}
-	got, err := ReadState(filepath.Join(dir, name))
-	if err != nil || !reflect.DeepEqual(got, st) {
-		t.Fatalf("read back %+v, %v", got, err)
-	}
-	for _, bad := range []string{"{", `{"pid": 1}`, `{"pid":1,"cmd":["x"],"mountpoint":"/m","mode":"tunnel"}`} {
-		p := filepath.Join(dir, "fs-bad.fuse")
-		if err := os.WriteFile(p, []byte(bad), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ReadState(p); err == nil || !strings.Contains(err.Error(), p) {
-			t.Errorf("ReadState(%q) = %v, want an error naming the file", bad, err)
 		}
 	}
 }

@@ -8,11 +8,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 	"github.com/efs-fuse/efs-fuse/nfsclient"
 )
 
@@ -24,11 +24,6 @@ const (
 	stateRefresh = 5 * time.Second
 )
 
-// RestartSessionSignal asks a serving process to drop its connection and
-// bind a new one to the session: the watchdog sends it when the mount stops
-// answering.
-const RestartSessionSignal = syscall.SIGUSR1
-
 // session is what the state keeper needs of the NFS client.
 type session interface {
 	Stats() nfsclient.Stats
@@ -38,7 +33,7 @@ type session interface {
 // stateKeeper owns a mount's state file while the mount is served.
 type stateKeeper struct {
 	path string
-	st   State
+	st   mountstate.FUSE
 	sess session
 	log  *zap.Logger
 
@@ -48,9 +43,10 @@ type stateKeeper struct {
 
 // startStateKeeper writes the state file now (so it exists by the time the
 // mount command returns), then refreshes it and answers
-// RestartSessionSignal until stop.
-func startStateKeeper(dir string, st State, sess session, log *zap.Logger) (*stateKeeper, error) {
-	k := &stateKeeper{path: filepath.Join(dir, StateFileName(st.FSID, st.MountPoint)), st: st, sess: sess, log: log}
+// mountstate.RestartSessionSignal (the watchdog sends it when the mount
+// stops answering) until stop.
+func startStateKeeper(dir string, st mountstate.FUSE, sess session, log *zap.Logger) (*stateKeeper, error) {
+	k := &stateKeeper{path: filepath.Join(dir, mountstate.FUSEFileName(st.FSID, st.MountPoint)), st: st, sess: sess, log: log}
 	k.sample(time.Now())
 	if err := k.write(); err != nil {
 		return nil, err
@@ -58,7 +54,7 @@ func startStateKeeper(dir string, st State, sess session, log *zap.Logger) (*sta
 	ctx, cancel := context.WithCancel(context.Background())
 	k.cancel = cancel
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, RestartSessionSignal)
+	signal.Notify(sig, mountstate.RestartSessionSignal)
 	k.wg.Add(1)
 	go func() {
 		defer k.wg.Done()
@@ -105,7 +101,7 @@ func (k *stateKeeper) sample(now time.Time) bool {
 
 func (k *stateKeeper) write() error {
 	k.st.UpdateTime = epoch(time.Now())
-	return WriteState(filepath.Dir(k.path), filepath.Base(k.path), &k.st)
+	return mountstate.Write(filepath.Dir(k.path), filepath.Base(k.path), &k.st)
 }
 
 // stop ends the refreshing and removes the state file: the mount is gone,

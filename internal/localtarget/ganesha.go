@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -159,7 +160,7 @@ func startGanesha(stateDir string, p ganeshaParams, log *zap.Logger, onExit func
 		return nil, fmt.Errorf("create ganesha recovery dir: %w", err)
 	}
 	confPath := filepath.Join(stateDir, "ganesha.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+	if err := writeNoFollow(confPath, []byte(conf)); err != nil {
 		return nil, fmt.Errorf("write ganesha config: %w", err)
 	}
 	g := &ganesha{
@@ -169,16 +170,22 @@ func startGanesha(stateDir string, p ganeshaParams, log *zap.Logger, onExit func
 		log:     log,
 		exited:  make(chan struct{}),
 	}
-	out, err := os.OpenFile(g.outPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	out, err := os.OpenFile(g.outPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open ganesha output file: %w", err)
 	}
 	defer out.Close() // the child has its own descriptor after Start
 	// Truncate the log so a failure report shows this run only.
-	if err := os.WriteFile(g.logPath, nil, 0o600); err != nil {
+	if err := writeNoFollow(g.logPath, nil); err != nil {
 		return nil, fmt.Errorf("reset ganesha log: %w", err)
 	}
-	args := []string{"-F", "-f", confPath, "-L", g.logPath, "-p", filepath.Join(stateDir, "ganesha.pid")}
+	// ganesha (root) writes its pid file itself, following links: clear
+	// whatever is there, a link included, first.
+	pidPath := filepath.Join(stateDir, "ganesha.pid")
+	if err := os.Remove(pidPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("remove old ganesha pid file: %w", err)
+	}
+	args := []string{"-F", "-f", confPath, "-L", g.logPath, "-p", pidPath}
 	if p.Epoch != 0 {
 		args = append(args, "-E", strconv.FormatInt(p.Epoch, 10))
 	}

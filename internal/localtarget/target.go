@@ -40,6 +40,9 @@ type Target struct {
 	nfsAddr    string // ganesha's loopback address; a restart keeps the port
 	faults     faults // black hole and delay, applied by the front end's hooks
 
+	// stateLock holds the state directory's lock until Close.
+	stateLock *os.File
+
 	done      chan struct{}
 	doneOnce  sync.Once
 	closing   atomic.Bool
@@ -69,16 +72,21 @@ func Start(ctx context.Context, o Options) (*Target, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("local target needs root: FSAL VFS needs CAP_DAC_READ_SEARCH")
 	}
-	for _, d := range []struct {
-		path string
-		mode os.FileMode
-	}{{o.StateDir, 0o700}, {o.ExportDir, 0o755}} {
-		if err := os.MkdirAll(d.path, d.mode); err != nil {
-			return nil, fmt.Errorf("local target: %w", err)
-		}
-	}
 	// ganesha's config wants absolute paths.
 	if o.StateDir, err = filepath.Abs(o.StateDir); err != nil {
+		return nil, fmt.Errorf("local target: %w", err)
+	}
+	lock, err := openStateDir(o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			lock.Close()
+		}
+	}()
+	if err := os.MkdirAll(o.ExportDir, 0o755); err != nil {
 		return nil, fmt.Errorf("local target: %w", err)
 	}
 	if o.ExportDir, err = filepath.Abs(o.ExportDir); err != nil {
@@ -86,7 +94,7 @@ func Start(ctx context.Context, o Options) (*Target, error) {
 	}
 	warnFilesystem(o.ExportDir, o.Logger)
 
-	t := &Target{opts: o, serverName: o.serverName(), log: o.Logger, done: make(chan struct{})}
+	t := &Target{opts: o, serverName: o.serverName(), log: o.Logger, done: make(chan struct{}), stateLock: lock}
 	t.life, t.endLife = context.WithCancel(context.Background())
 	t.faults.init()
 	tlsConf, err := t.prepareTLS()
@@ -109,6 +117,7 @@ func Start(ctx context.Context, o Options) (*Target, error) {
 	t.log.Info("ganesha ready", zap.Duration("startup", time.Since(start)), zap.String("nfs_addr", t.nfsAddr), zap.Bool("grace", o.Grace))
 	t.front = newFrontEnd(ln, tlsConf, t.dialGanesha, t.log, o.identityPolicy())
 	t.installFaultHooks()
+	started = true
 	t.log.Info("local mount target ready", zap.String("addr", t.Addr()), zap.String("server_name", t.serverName),
 		zap.String("cafile", t.caFile), zap.String("export", o.ExportDir))
 	return t, nil
@@ -265,6 +274,7 @@ func (t *Target) Close() error {
 		}
 		t.restartMu.Unlock()
 		t.markDone()
+		_ = t.stateLock.Close() // only now may another target use the state
 		t.closeErr = errors.Join(ferr, gerr)
 		t.log.Info("local mount target stopped")
 	})

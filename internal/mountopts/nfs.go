@@ -75,7 +75,7 @@ type NFSSettings struct {
 	NetDev, NoAuto, User, Users, NoFail    bool
 	// NConnect is how many connections to the server (nconnect, 1-16):
 	// in FUSE mode TLS connections bound to the one NFS session, READs
-	// and WRITEs spread over them; in port-based mode the kernel's.
+	// and WRITEs spread over them; in fallback mode the kernel's.
 	NConnect int
 }
 
@@ -206,7 +206,7 @@ var intNFS = []string{"timeo", "retrans", "rsize", "wsize", "actimeo",
 const maxNConnect = 16
 
 // validateNFS checks the NFS options that FUSE mode interprets; mount.nfs
-// would reject the same values in port-based mode.
+// would reject the same values in fallback mode.
 func (o *Options) validateNFS() error {
 	for _, opt := range o.NFS {
 		for _, k := range intNFS {

@@ -46,7 +46,7 @@ type Options struct {
 	// MountTargetPort is the server's NFS port: 2049 for EFS; other values
 	// serve the local test target and on-premises servers.
 	MountTargetPort int
-	// Fallback selects port-based mode (local TLS tunnel + kernel NFS
+	// Fallback selects fallback mode (local TLS tunnel + kernel NFS
 	// client) instead of FUSE; "stunnel" is accepted as an alias.
 	Fallback bool
 

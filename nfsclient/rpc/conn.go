@@ -51,7 +51,7 @@ type Conn struct {
 
 	done chan struct{} // closed when the reader has exited and pending is failed
 
-	lastRecv atomic.Int64 // unix nanos of the last complete record read
+	lastRecv atomic.Int64 // unix nanos of the last reply to a pending call
 }
 
 // NewConn takes ownership of nc and starts reading replies from it.
@@ -74,8 +74,8 @@ func NewConn(nc net.Conn, o Options) *Conn {
 	return c
 }
 
-// LastReceive is when the last complete record arrived (or the Conn was
-// made). A connection with calls pending and nothing received for long is
+// LastReceive is when the last reply to a pending call arrived (or the
+// Conn was made); records that answer nothing we asked do not count. A connection with calls pending and nothing received for long is
 // stalled; the owner decides when to give up on it.
 func (c *Conn) LastReceive() time.Time { return time.Unix(0, c.lastRecv.Load()) }
 
@@ -192,7 +192,6 @@ func (c *Conn) readLoop() {
 			c.fail(closed(err, "read: %v", err))
 			break
 		}
-		c.lastRecv.Store(time.Now().UnixNano())
 		if len(rec) < 8 {
 			c.fail(fmt.Errorf("%w: %d-byte record from server", ErrConnClosed, len(rec)))
 			break
@@ -212,6 +211,10 @@ func (c *Conn) readLoop() {
 			c.log.Debug("dropping reply for unknown xid", zap.Uint32("xid", xid))
 			continue
 		}
+		// Only a reply to a call we are waiting for shows the server
+		// serving us: a peer that sends junk (unknown XIDs, calls) must
+		// not keep a stalled connection looking alive.
+		c.lastRecv.Store(time.Now().UnixNano())
 		ch <- Reply{Record: rec}
 	}
 	c.mu.Lock()

@@ -1,4 +1,4 @@
-package fallback
+package mountstate
 
 import (
 	"math"
@@ -8,11 +8,11 @@ import (
 	"testing"
 )
 
-// FuzzReadState: a state file is user-writable input to the watchdog (a
-// crash can leave half of one); reading any bytes must give a State or an
-// error naming the file, never a panic or a State without its required
+// FuzzReadFallback: a state file is user-writable input to the watchdog (a
+// crash can leave half of one); reading any bytes must give a Fallback or an
+// error naming the file, never a panic or a Fallback without its required
 // fields.
-func FuzzReadState(f *testing.F) {
+func FuzzReadFallback(f *testing.F) {
 	f.Add([]byte(`{"pid":123,"cmd":["efs-fuse","tunnel"],"mountpoint":"/mnt/efs","fsId":"fs-deadbeef","port":20049,"mode":"tunnel"}`))
 	f.Add([]byte(`{"pid":-1}`))
 	f.Add([]byte(`{"pid":1,"cmd":[],"mountpoint":""}`))
@@ -24,7 +24,7 @@ func FuzzReadState(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s, err := ReadState(p)
+		s, err := ReadFallback(p)
 		if err != nil {
 			if !strings.Contains(err.Error(), p) {
 				t.Fatalf("error does not name the file: %v", err)

@@ -1,4 +1,4 @@
-package fallback
+package mountstate
 
 import (
 	"os"
@@ -8,27 +8,27 @@ import (
 	"testing"
 )
 
-func TestStateFileName(t *testing.T) {
+func TestFallbackFileName(t *testing.T) {
 	for _, tc := range []struct{ mp, want string }{
 		{"/mnt/efs", "fs-deadbeef.mnt.efs.20407"},
 		{"/mnt/efs/", "fs-deadbeef.mnt.efs.20407"},
 		{"/home/u/my.dir", "fs-deadbeef.home.u.my.dir.20407"},
 		{"/", "fs-deadbeef..20407"}, // the helper's name for /, kept for compatibility
 	} {
-		if got := StateFileName("fs-deadbeef", tc.mp, 20407); got != tc.want {
-			t.Errorf("StateFileName(%q) = %q, want %q", tc.mp, got, tc.want)
+		if got := FallbackFileName("fs-deadbeef", tc.mp, 20407); got != tc.want {
+			t.Errorf("FallbackFileName(%q) = %q, want %q", tc.mp, got, tc.want)
 		}
 	}
 }
 
 func TestStateRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	s := &State{PID: 42, Cmd: []string{"/usr/bin/efs-fuse", "tunnel", "--listen", "127.0.0.1:20407"},
+	s := &Fallback{PID: 42, Cmd: []string{"/usr/bin/efs-fuse", "tunnel", "--listen", "127.0.0.1:20407"},
 		Files: []string{"/var/log/x.log"}, MountTime: 1700000000.5, MountPoint: "/mnt/efs", FSID: "fs-deadbeef",
-		Region: "us-east-1", Mode: ModeTunnel, DNSName: "fs-deadbeef.efs.us-east-1.amazonaws.com", Port: 20407,
+		Region: "us-east-1", Mode: ModeFallback, DNSName: "fs-deadbeef.efs.us-east-1.amazonaws.com", Port: 20407,
 		Certificate: "/var/run/efs/c.pem", PrivateKey: "/etc/amazon/efs/privateKey.pem"}
-	name := StateFileName(s.FSID, s.MountPoint, s.Port)
-	if err := WriteState(dir, name, s); err != nil {
+	name := FallbackFileName(s.FSID, s.MountPoint, s.Port)
+	if err := Write(dir, name, s); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(filepath.Join(dir, name))
@@ -38,7 +38,7 @@ func TestStateRoundTrip(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("state file mode %o, want 600", fi.Mode().Perm())
 	}
-	got, err := ReadState(filepath.Join(dir, name))
+	got, err := ReadFallback(filepath.Join(dir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 }
 
-func TestReadStateMalformed(t *testing.T) {
+func TestReadFallbackMalformed(t *testing.T) {
 	dir := t.TempDir()
 	for name, content := range map[string]string{
 		"fs-1.mnt.a.20001": "{not json",
@@ -68,19 +68,19 @@ func TestReadStateMalformed(t *testing.T) {
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := ReadState(path)
+		_, err := ReadFallback(path)
 		if err == nil || !strings.Contains(err.Error(), "state file "+path+" is malformed") {
 			t.Errorf("%s: %v, want an error naming the file", name, err)
 		}
 	}
-	good := &State{PID: 7, Cmd: []string{"efs-fuse", "tunnel"}, MountPoint: "/mnt/x", Mode: ModeTunnel}
-	if err := WriteState(dir, "~fs-2.mnt.x.20004", good); err != nil {
+	good := &Fallback{PID: 7, Cmd: []string{"efs-fuse", "tunnel"}, MountPoint: "/mnt/x", Mode: ModeFallback}
+	if err := Write(dir, "~fs-2.mnt.x.20004", good); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteState(dir, "fs-3.mnt.fuse.20005", &State{PID: 8, Cmd: []string{"x"}, MountPoint: "/m", Mode: "fuse"}); err != nil {
+	if err := Write(dir, "fs-3.mnt.fuse.20005", &Fallback{PID: 8, Cmd: []string{"x"}, MountPoint: "/m", Mode: "fuse"}); err != nil {
 		t.Fatal(err)
 	}
-	list, err := ListStates(dir)
+	list, err := List(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,11 +89,26 @@ func TestReadStateMalformed(t *testing.T) {
 		if e.Err != nil {
 			bad++
 		}
-		if e.Temp && e.State != nil && e.State.PID == 7 {
+		if e.Temp && e.Fallback != nil && e.Fallback.PID == 7 {
 			temps++
 		}
 	}
-	if len(list) != 4 || bad != 3 || temps != 1 {
-		t.Errorf("ListStates = %d entries, %d malformed, %d temp; want 4, 3, 1 (the FUSE-mode file skipped)", len(list), bad, temps)
+	// The FUSE-mode content under a fallback name is an error: not skipped.
+	if len(list) != 5 || bad != 4 || temps != 1 {
+		t.Errorf("List = %d entries, %d malformed, %d temp; want 5, 4, 1", len(list), bad, temps)
+	}
+}
+
+// TestReadFallbackLegacyMode: state files written before the mode had one
+// name say "tunnel"; they read as fallback, so an upgrade keeps
+// supervising the mounts made before it.
+func TestReadFallbackLegacyMode(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "fs-1.mnt.x.20049")
+	if err := os.WriteFile(p, []byte(`{"pid":7,"cmd":["efs-fuse","tunnel"],"mountpoint":"/mnt/x","mode":"tunnel","port":20049}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ReadFallback(p)
+	if err != nil || s.Mode != ModeFallback {
+		t.Fatalf("ReadFallback = %+v, %v; want mode %q", s, err, ModeFallback)
 	}
 }

@@ -1,4 +1,8 @@
-package fallback
+// Package detached starts long-lived helper processes (a fallback mount's
+// tunnel) in a session of their own and reaps them without a goroutine
+// blocked in Wait. The mount command and the watchdog both start tunnels;
+// this package lets the watchdog do so without importing the TLS stack.
+package detached
 
 import (
 	"errors"
@@ -11,8 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Tunnel is a started tunnel process.
-type Tunnel interface {
+// Process is a started detached process.
+type Process interface {
 	Pid() int
 	// Exited reports (without blocking) whether the process has ended.
 	Exited() bool
@@ -20,13 +24,13 @@ type Tunnel interface {
 	Stop() error
 }
 
-// StartFunc starts a tunnel from argv, its stderr appended to logFile.
-type StartFunc func(argv []string, logFile string) (Tunnel, error)
+// StartFunc starts a process from argv, its stderr appended to logFile.
+type StartFunc func(argv []string, logFile string) (Process, error)
 
-// StartProcess starts argv as a detached process: its own session (setsid),
-// so the mount command's terminal and signals never reach it and the
+// Start starts argv as a detached process: its own session (setsid), so
+// the mount command's terminal and signals never reach it and the
 // watchdog, not this process, supervises it from then on.
-func StartProcess(argv []string, logFile string) (Tunnel, error) {
+func Start(argv []string, logFile string) (Process, error) {
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		return nil, fmt.Errorf("start tunnel: %w", err)
@@ -55,6 +59,10 @@ func StartProcess(argv []string, logFile string) (Tunnel, error) {
 	_ = cmd.Process.Release()
 	return p, nil
 }
+
+// FromPID is a Process for pid, a child of this process started earlier
+// (Stop and Exited reap it).
+func FromPID(pid int) Process { return &process{pid: pid} }
 
 type process struct {
 	pid    int
