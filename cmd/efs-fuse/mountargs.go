@@ -71,7 +71,11 @@ func remountArgs(o *mountOptions) []string {
 	if len(o.Options) > 0 {
 		args = append(args, "-o", strings.Join(o.Options, ","))
 	}
-	args = append(args, "--config", o.ConfigPath)
+	if o.ConfigExplicit {
+		// Only a --config the user gave: the default may not exist, and
+		// an explicit --config must (the remount would fail).
+		args = append(args, "--config", o.ConfigPath)
+	}
 	if o.Verbose {
 		args = append(args, "-v")
 	}
