@@ -387,7 +387,10 @@ func (h *fileHandle) Getlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 		return 0
 	}
 	out.Start = c.Offset
-	if c.Length == nfsclient.ToEOF || c.Offset+c.Length-1 >= math.MaxInt64 || c.Offset+c.Length < c.Offset {
+	// Length 0 (what ganesha reports for a lock to EOF) is "to EOF" as
+	// well: the kernel client reports it as l_len 0, and an end before
+	// the start would make the kernel answer EIO.
+	if c.Length == nfsclient.ToEOF || c.Length == 0 || c.Offset+c.Length-1 >= math.MaxInt64 || c.Offset+c.Length < c.Offset {
 		out.End = math.MaxInt64
 	} else {
 		out.End = c.Offset + c.Length - 1
