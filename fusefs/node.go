@@ -3,10 +3,12 @@ package fusefs
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"syscall"
 
+	"github.com/buildbarn/go-xdr/pkg/protocols/nfsv4"
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
@@ -211,12 +213,27 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		}
 	}
 	a, err := n.fsys.sess.Setattr(ctx, cred, n.getFH(), stateid, s)
+	if openModeRefused(err) && stateid != nfsclient.AnonymousStateid {
+		// The open borrowed is read-only: truncate(2) while another
+		// descriptor has the file open for reading, or open(O_RDONLY|
+		// O_TRUNC). The kernel client sends the anonymous stateid
+		// then, and the server checks the caller's write permission.
+		a, err = n.fsys.sess.Setattr(ctx, cred, n.getFH(), nfsclient.AnonymousStateid, s)
+	}
 	if err != nil {
 		return n.errno(ctx, "SETATTR", "", err)
 	}
 	n.noteAttr(a)
 	fillAttr(a, &out.Attr)
 	return 0
+}
+
+// openModeRefused reports whether err is NFS4ERR_OPENMODE: the stateid's
+// open does not allow the operation (a size change through a read-only
+// open).
+func openModeRefused(err error) bool {
+	var nerr *nfsclient.Error
+	return errors.As(err, &nerr) && nerr.Status == nfsv4.NFS4ERR_OPENMODE
 }
 
 // pinAnyOpen returns some open state of n with one more reference, or
@@ -289,6 +306,10 @@ const statfsBlock = 4096
 // filesystem with no free inodes must see plenty.
 const syntheticFiles = 1 << 40
 
+// maxNameLen is the longest name statfs reports: EFS's limit and the
+// kernel NFS client's NFS4_MAXNAMLEN.
+const maxNameLen = 255
+
 var _ = (fs.NodeStatfser)((*node)(nil))
 
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
@@ -305,9 +326,12 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	if out.Files == 0 {
 		out.Files, out.Ffree = syntheticFiles, syntheticFiles
 	}
-	out.NameLen = a.MaxName
-	if out.NameLen == 0 {
-		out.NameLen = 255
+	// EFS takes names of at most 255 bytes; a server that claims more
+	// (ganesha says 1024) is clamped, as the kernel client does
+	// (NFS4_MAXNAMLEN), or tools would make names the export refuses.
+	out.NameLen = maxNameLen
+	if a.MaxName != 0 {
+		out.NameLen = min(a.MaxName, maxNameLen)
 	}
 	return 0
 }
@@ -431,11 +455,23 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	st := cn.adoptOpen(cred, res.Stateid, args.Access)
 	cn.setChange(res.Attr.Change)
 	h := newFileHandle(cn, st, cred)
-	if args.Create == nfsclient.Exclusive && (len(res.AttrSet) < 2 || res.AttrSet[1]&modeAttrBit == 0) {
-		// The server kept the verifier where the mode would go; set
-		// the mode now, as section 18.16.3 asks.
-		if a, err := n.fsys.sess.Setattr(ctx, cred, res.FH, h.ioStateid(), nfsclient.SetAttr{Mode: &m}); err == nil {
+	if args.Create == nfsclient.Exclusive {
+		// The server keeps the verifier in attributes of the new file
+		// (ganesha: atime and mtime, which then read 1991 or 2070),
+		// maybe where the mode would go: set the mode if it was not
+		// set, and the times to the server's clock, as section
+		// 18.16.3 asks and the kernel client does.
+		now := &nfsclient.SetTime{Now: true}
+		fix := nfsclient.SetAttr{Atime: now, Mtime: now}
+		if len(res.AttrSet) < 2 || res.AttrSet[1]&modeAttrBit == 0 {
+			fix.Mode = &m
+		}
+		if a, err := n.fsys.sess.Setattr(ctx, cred, res.FH, h.ioStateid(), fix); err == nil {
+			cn.noteAttr(a)
+			cn.setChange(a.Change)
 			fillAttr(a, &out.Attr)
+		} else {
+			n.fsys.log.Debug("setting mode and times after an exclusive create failed", zap.Error(err))
 		}
 	}
 	return child, h, openFlags(flags, true), 0
