@@ -71,6 +71,8 @@ type filesystem struct {
 	mu    sync.Mutex              // guards opens
 	opens map[*openState]struct{} // every live NFS OPEN, for Unmount
 
+	flushes flushOwners // lock owners of the FLUSHes in progress (flushowner.go)
+
 	repairs sync.WaitGroup // repairMissed goroutines (reclaim.go), waited for by Unmount and Close
 
 	raBytes atomic.Int64 // bytes held by read-ahead chunks, mount-wide (readahead.go)
@@ -157,7 +159,7 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		NullPermissions: true,
 		RootStableAttr:  &fs.StableAttr{Ino: o.RootAttr.FileID},
 	}
-	srv, err := fs.Mount(mountpoint, root, fopts)
+	srv, err := serve(mountpoint, &flushOwnerFS{RawFileSystem: fs.NewNodeFS(root, fopts), owners: &fsys.flushes}, &fopts.MountOptions)
 	if err != nil {
 		return nil, fmt.Errorf("fusefs: mount %s: %w", mountpoint, err)
 	}
@@ -169,6 +171,21 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 	fsys.log.Info("mounted", zap.String("mountpoint", mountpoint), zap.String("source", o.FSName))
 	fsys.trim.start()
 	return &Server{fuse: srv, fsys: fsys, root: root}, nil
+}
+
+// serve mounts raw and serves it until unmounted, as fs.Mount does for
+// the bridge alone.
+func serve(mountpoint string, raw fuse.RawFileSystem, o *fuse.MountOptions) (*fuse.Server, error) {
+	srv, err := fuse.NewServer(raw, mountpoint, o)
+	if err != nil {
+		return nil, err
+	}
+	go srv.Serve() // ends when the kernel mount goes
+	if err := srv.WaitMount(); err != nil {
+		// Serve ends on its own: the mount it would read from failed.
+		return nil, err
+	}
+	return srv, nil
 }
 
 // Wait blocks until the filesystem is unmounted.
