@@ -9,7 +9,8 @@
 // declared by this package so tests and decorators can stand in), and
 // every request runs as the credentials of the process that made it:
 // uid, gid and up to 16 supplementary groups read from
-// /proc/<pid>/status (cached per pid for two seconds), sent as AUTH_SYS.
+// /proc/<pid>/status at each request (never cached: a process that
+// drops groups loses them at once), sent as AUTH_SYS.
 // The server decides every permission, as it does for the kernel NFS
 // client: the mount has no default_permissions and access(2) is NFS
 // ACCESS. An unprivileged (non-root) mount sends everything as the
