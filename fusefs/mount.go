@@ -43,6 +43,12 @@ type Options struct {
 	Unprivileged bool
 	FixedCred    rpc.Cred
 
+	// ServerMapsIdentity says the server acts for every caller as
+	// another identity (an EFS access point's POSIX user): the kernel
+	// then checks no permission itself, the server alone decides
+	// (permissions.go).
+	ServerMapsIdentity bool
+
 	Logger *zap.Logger
 	// Debug logs every FUSE request and reply (go-fuse's protocol log).
 	Debug bool
@@ -67,6 +73,10 @@ type filesystem struct {
 	log     *zap.Logger
 	maxIO   int
 	timeout struct{ attr, entry, negative time.Duration }
+
+	// kernelPermissions is set when the kernel checks permissions
+	// (default_permissions, permissions.go).
+	kernelPermissions bool
 
 	mu    sync.Mutex              // guards opens
 	opens map[*openState]struct{} // every live NFS OPEN, for Unmount
@@ -112,6 +122,8 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		log:   o.Logger,
 		maxIO: int(min(o.Session.MaxWrite(), o.Session.MaxRead())),
 		opens: map[*openState]struct{}{},
+
+		kernelPermissions: !o.ServerMapsIdentity,
 	}
 	if fsys.maxIO <= 0 {
 		return nil, errors.New("fusefs: session reports a zero I/O size")
@@ -129,9 +141,7 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		MaxReadAhead:  maxIO,
 		MaxBackground: maxBackground,
 		// Root mounts are shared by all users, as a kernel NFS mount
-		// is; the server decides permissions, so the kernel must not
-		// (no default_permissions).
-		// An unprivileged mount acts as its user only, so it must
+		// is. An unprivileged mount acts as its user only, so it must
 		// not let anyone else in.
 		AllowOther:  os.Geteuid() == 0 && !o.Unprivileged,
 		EnableLocks: true,
@@ -147,6 +157,9 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 	}
 	if o.ReadOnly {
 		mopts.Options = append(mopts.Options, "ro")
+	}
+	if fsys.kernelPermissions {
+		mopts.Options = append(mopts.Options, "default_permissions")
 	}
 	negative := fsys.timeout.negative
 	fopts := &fs.Options{

@@ -189,6 +189,12 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	ctx = opContext(ctx)
 	s := setAttrOf(in)
 	cred := n.cred(ctx)
+	if n.fsys.kernelPermissions {
+		n.mu.Lock()
+		cur := n.attr // fresh: the kernel fetched it for the request
+		n.mu.Unlock()
+		s = dropKillPriv(s, cur, cred)
+	}
 	if s == (nfsclient.SetAttr{}) {
 		return n.Getattr(ctx, f, out)
 	}

@@ -206,7 +206,10 @@ func fuseOptions(req *mountopts.MountRequest, s *nfsclient.Client, fh nfsclient.
 		ReadOnly:     set.ReadOnly,
 		Unprivileged: id.Unprivileged,
 		FixedCred:    id.Cred,
-		Logger:       log.Named("fuse"),
+		// An access point acts for every caller as its POSIX user:
+		// only the server can tell what a caller may do.
+		ServerMapsIdentity: req.Options.AccessPoint != "",
+		Logger:             log.Named("fuse"),
 	}
 	// Attribute caching: noac turns it off; an explicit actimeo/acregmin
 	// sets it; otherwise fusefs's short default keeps close-to-open
