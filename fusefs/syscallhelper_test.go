@@ -106,6 +106,31 @@ var helperOps = map[string]func(args []string){
 		var st unix.Stat_t
 		fmt.Println(errnoName(unix.Stat(a[0], &st)))
 	},
+	// unlink PATH
+	"unlink": func(a []string) { fmt.Println(errnoName(unix.Unlink(a[0]))) },
+	// rename FROM TO
+	"rename": func(a []string) { fmt.Println(errnoName(unix.Rename(a[0], a[1]))) },
+	// chmod PATH MODE(octal)
+	"chmod": func(a []string) {
+		mode, _ := strconv.ParseUint(a[1], 8, 32)
+		fmt.Println(errnoName(unix.Chmod(a[0], uint32(mode))))
+	},
+	// chown PATH UID GID (-1 leaves one alone)
+	"chown": func(a []string) {
+		uid, _ := strconv.Atoi(a[1])
+		gid, _ := strconv.Atoi(a[2])
+		fmt.Println(errnoName(unix.Chown(a[0], uid, gid)))
+	},
+	// utimens PATH now|SECONDS: both times to now (UTIME_NOW), or to
+	// SECONDS since the epoch.
+	"utimens": func(a []string) {
+		ts := []unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_NOW}}
+		if a[1] != "now" {
+			sec, _ := strconv.ParseInt(a[1], 10, 64)
+			ts = []unix.Timespec{{Sec: sec}, {Sec: sec}}
+		}
+		fmt.Println(errnoName(unix.UtimesNanoAt(unix.AT_FDCWD, a[0], ts, 0)))
+	},
 	// lock PATH: a POSIX write lock on the whole file, "locked", then
 	// hold it until stdin closes (or the process is killed).
 	"lock": func(a []string) {
