@@ -37,6 +37,9 @@ type node struct {
 	// removedHere is set when this mount removed the object or renamed
 	// another over it (see goneErrno).
 	removedHere atomic.Bool
+	// access caches ACCESS answers where the kernel checks no
+	// permission (accesscheck.go).
+	access accessCache
 
 	// mu guards the fields below. Never held across an RPC; take it
 	// before any openState.mu.
@@ -189,11 +192,12 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	ctx = opContext(ctx)
 	s := setAttrOf(in)
 	cred := n.cred(ctx)
-	if n.fsys.kernelPermissions {
-		n.mu.Lock()
-		cur := n.attr // fresh: the kernel fetched it for the request
-		n.mu.Unlock()
-		s = dropKillPriv(s, cur, cred)
+	n.mu.Lock()
+	cur := n.attr // fresh: the kernel fetched it for the request
+	n.mu.Unlock()
+	killPriv := isKillPriv(s, cur, cred, n.fsys.kernelPermissions)
+	if killPriv && n.fsys.kernelPermissions {
+		s.Mode = nil
 	}
 	if s == (nfsclient.SetAttr{}) {
 		return n.Getattr(ctx, f, out)
@@ -204,6 +208,9 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	}
 	stateid := nfsclient.AnonymousStateid
 	if s.Size != nil {
+		if e := n.serverChecks(ctx, cred, nfsclient.AccessModify); e != 0 {
+			return e
+		}
 		n.writes.Add(1)
 		if err := n.wb.commit(ctx, cred, n); err != nil {
 			return n.errno(ctx, "COMMIT", "", err)
@@ -225,6 +232,15 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		// O_TRUNC). The kernel client sends the anonymous stateid
 		// then, and the server checks the caller's write permission.
 		a, err = n.fsys.sess.Setattr(ctx, cred, n.getFH(), nfsclient.AnonymousStateid, s)
+	}
+	if killPriv && s.Mode != nil && n.errno(ctx, "SETATTR", "", err) == syscall.EPERM {
+		// The server refused to clear the setuid bits for the
+		// identity it maps the caller to: do the rest without.
+		s.Mode = nil
+		if s == (nfsclient.SetAttr{}) {
+			return n.Getattr(ctx, f, out)
+		}
+		a, err = n.fsys.sess.Setattr(ctx, cred, n.getFH(), stateid, s)
 	}
 	if err != nil {
 		return n.errno(ctx, "SETATTR", "", err)
@@ -378,6 +394,9 @@ var _ = (fs.NodeOpener)((*node)(nil))
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	ctx = opContext(ctx)
 	cred := n.cred(ctx)
+	if e := n.serverChecks(ctx, cred, openAccess(flags)); e != 0 {
+		return nil, 0, n.goneErrno(e)
+	}
 	st, a, err := n.acquireOpen(ctx, cred, shareAccess(flags))
 	if err != nil {
 		return nil, 0, n.goneErrno(n.errno(ctx, "OPEN", "", err))

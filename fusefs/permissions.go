@@ -22,26 +22,31 @@ import (
 // The exception is a server that maps identities (an EFS access point
 // enforces a POSIX user for every caller): the file's owner then says
 // nothing about what the caller may do, and only the server can judge.
-// Options.ServerMapsIdentity leaves every check to the server, as before.
+// With Options.ServerMapsIdentity the kernel checks nothing; opens and
+// truncates ask ACCESS as the kernel client does (accesscheck.go). A FIFO
+// open and a path walk through a cached name stay unchecked there: the
+// server answers every caller as the same identity anyway.
 
 // setuidBits are the bits the kernel asks to clear when a process without
 // CAP_FSETID writes, truncates or chowns a file.
 const setuidBits = 0o6000
 
-// dropKillPriv removes from s a mode change that only clears the setuid
-// or setgid bits of a file the caller does not own. That is the kernel
-// clearing them before a write (FUSE sends it as a chmod by the writer,
-// which the server refuses with EPERM, failing the write); the kernel
-// client sends no such request, and the server clears the bits on WRITE
-// itself. Only with kernel permission checks: then a real chmod by a
-// non-owner never gets here (the kernel refuses it with EPERM).
-func dropKillPriv(s nfsclient.SetAttr, cur nfsclient.Attr, caller rpc.Cred) nfsclient.SetAttr {
-	if s.Mode == nil || caller.UID == 0 || caller.UID == cur.UID || cur.Mode&setuidBits == 0 {
-		return s
+// isKillPriv reports whether s is the kernel clearing the setuid or
+// setgid bits before a write, truncate or chown by a process without
+// CAP_FSETID: a mode change that only clears those bits. FUSE sends it as
+// a chmod by the writer, which the server refuses (EPERM) when the writer
+// does not own the file, failing the write; the kernel client sends no
+// such request, and the server clears the bits on WRITE itself. So it is
+// not sent for a non-owner where the kernel checks permissions (a real
+// chmod by a non-owner never gets here: the kernel refuses it), and where
+// the server maps identities (the local owner says nothing then) a
+// refusal of it is ignored.
+func isKillPriv(s nfsclient.SetAttr, cur nfsclient.Attr, caller rpc.Cred, kernelPermissions bool) bool {
+	if s.Mode == nil || cur.Mode&setuidBits == 0 {
+		return false
 	}
 	if *s.Mode&^setuidBits != cur.Mode&^setuidBits || *s.Mode&setuidBits == cur.Mode&setuidBits {
-		return s // changes more than the setuid bits, or none of them
+		return false // changes more than the setuid bits, or none of them
 	}
-	s.Mode = nil
-	return s
+	return !kernelPermissions || caller.UID != 0 && caller.UID != cur.UID
 }
