@@ -124,6 +124,58 @@ func TestKernelClientSemantics(t *testing.T) {
 				t.Fatalf("F_GETLK reports type %d start %d len %d, want a write lock from 5 to EOF", probe.Type, probe.Start, probe.Len)
 			}
 		}
+		// A POSIX F_GETLK names the holder's pid: 0, as the kernel
+		// client reports for a lock the server holds (the holder may
+		// be on another machine).
+		probe := unix.Flock_t{Type: unix.F_RDLCK, Start: 0, Len: 0}
+		if err := unix.FcntlFlock(tester.Fd(), unix.F_GETLK, &probe); err != nil || probe.Type != unix.F_WRLCK || probe.Pid != 0 {
+			t.Fatalf("POSIX F_GETLK: %v, type %d pid %d, want a write lock held by pid 0", err, probe.Type, probe.Pid)
+		}
+	})
+
+	t.Run("BlockingLockWaitsForRelease", func(t *testing.T) {
+		write(t, m("setlkw"), "l", 0o666)
+		holder, err := os.OpenFile(m("setlkw"), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Close()
+		waiter, err := os.OpenFile(m("setlkw"), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer waiter.Close()
+		lk := unix.Flock_t{Type: unix.F_WRLCK}
+		if err := unix.FcntlFlock(holder.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan error, 1)
+		go func() { // ends when the lock is granted or the waiter closed
+			lk := unix.Flock_t{Type: unix.F_WRLCK}
+			got <- unix.FcntlFlock(waiter.Fd(), unix.F_OFD_SETLKW, &lk)
+		}()
+		time.Sleep(200 * time.Millisecond)
+		select {
+		case err := <-got:
+			t.Fatalf("F_SETLKW returned while the lock was held: %v", err)
+		default:
+		}
+		unlock := unix.Flock_t{Type: unix.F_UNLCK}
+		if err := unix.FcntlFlock(holder.Fd(), unix.F_OFD_SETLK, &unlock); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatalf("F_SETLKW: %v", err)
+			}
+			// It polls the server (EFS sends no callbacks), at most
+			// a second apart.
+			t.Logf("granted %v after the release", time.Since(start).Round(time.Millisecond))
+		case <-time.After(5 * time.Second):
+			t.Fatal("F_SETLKW still waiting 5 s after the lock was released")
+		}
 	})
 
 	t.Run("PosixLockReleasedAtAnyClose", func(t *testing.T) {
@@ -283,6 +335,39 @@ func TestKernelClientSemantics(t *testing.T) {
 		}
 		if got := helperSays(t, true, "open", m("private/file"), "0"); !slices.Equal(got, []string{"EACCES"}) {
 			t.Fatalf("open of a file in root's 0700 directory by uid 1000: %v, want EACCES", got)
+		}
+	})
+
+	t.Run("DifferenceSeventeenthGroupCountsInKernelChecks", func(t *testing.T) {
+		// The kernel's own check (default_permissions) sees every
+		// group; the server, through AUTH_SYS, the first 16. A path
+		// walk through a cached name is the kernel's alone, so a
+		// 17th group lets it through, where the kernel client (ACCESS
+		// with 16 groups) refuses. Any request the server sees is
+		// refused either way.
+		if err := os.Mkdir(m("group17"), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(m("group17"), 0, 2000); err != nil {
+			t.Fatal(err)
+		}
+		write(t, m("group17/file"), "x", 0o644)
+		if _, err := os.Stat(m("group17/file")); err != nil {
+			t.Fatal(err)
+		}
+		// The kernel keeps groups sorted: 2000 comes 17th after these.
+		groups := []uint32{2000}
+		for g := uint32(1100); len(groups) < 17; g++ {
+			groups = append(groups, g)
+		}
+		if got := helperSaysInGroups(t, groups, "stat", m("group17/file")); !slices.Equal(got, []string{"ok"}) {
+			t.Fatalf("stat through a cached name with the directory's group 17th: %v, want ok (SEMANTICS.md)", got)
+		}
+		// A name the kernel has not cached is looked up by the server,
+		// which sees 16 groups.
+		write(t, x("group17/other"), "y", 0o644)
+		if got := helperSaysInGroups(t, groups, "stat", m("group17/other")); !slices.Equal(got, []string{"EACCES"}) {
+			t.Fatalf("stat of an uncached name with the directory's group 17th: %v, want EACCES from the server", got)
 		}
 	})
 

@@ -208,10 +208,24 @@ func helper(t *testing.T, asUID1000 bool, op ...string) *exec.Cmd {
 // lines. Paths must have no spaces.
 func helperSays(t *testing.T, asUID1000 bool, op ...string) []string {
 	t.Helper()
+	return helperSaysAs(t, helper(t, asUID1000, op...), op)
+}
+
+// helperSaysInGroups is helperSays as uid 1000 with these supplementary
+// groups.
+func helperSaysInGroups(t *testing.T, groups []uint32, op ...string) []string {
+	t.Helper()
+	cmd := helper(t, true, op...)
+	cmd.SysProcAttr.Credential.Groups = groups
+	return helperSaysAs(t, cmd, op)
+}
+
+func helperSaysAs(t *testing.T, cmd *exec.Cmd, op []string) []string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run system calls as another user")
 	}
-	out, err := helper(t, asUID1000, op...).CombinedOutput()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("helper %v: %v\n%s", op, err, out)
 	}
