@@ -233,7 +233,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		// then, and the server checks the caller's write permission.
 		a, err = n.fsys.sess.Setattr(ctx, cred, n.getFH(), nfsclient.AnonymousStateid, s)
 	}
-	if killPriv && s.Mode != nil && n.errno(ctx, "SETATTR", "", err) == syscall.EPERM {
+	if killPriv && s.Mode != nil && nfsclient.ErrnoOf(err) == syscall.EPERM {
 		// The server refused to clear the setuid bits for the
 		// identity it maps the caller to: do the rest without.
 		s.Mode = nil
