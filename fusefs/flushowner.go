@@ -80,6 +80,11 @@ func (f *flushOwnerFS) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Stat
 // whichever of n's opens (one per user) it took them: close(2) of any
 // descriptor of a file ends the process's locks on it.
 func (n *node) unlockOwner(ctx context.Context, owner uint64) {
+	if !n.posixLocks.Load() {
+		// Never locked: no lock state to look at, and no waiting
+		// for an OPEN or CLOSE in flight that holds one (st.mu).
+		return
+	}
 	n.mu.Lock()
 	states := make([]*openState, 0, len(n.opens))
 	for _, st := range n.opens {
