@@ -145,6 +145,7 @@ func (h *fileHandle) Release(reqCtx context.Context) syscall.Errno {
 	if err := h.n.releaseOpen(ctx, h.st); err != nil {
 		h.n.fsys.log.Debug("close failed", zap.Error(err))
 	}
+	h.n.forgetLockOwnersIfClosed()
 	return 0
 }
 

@@ -80,9 +80,11 @@ func (f *flushOwnerFS) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Stat
 // whichever of n's opens (one per user) it took them: close(2) of any
 // descriptor of a file ends the process's locks on it.
 func (n *node) unlockOwner(ctx context.Context, owner uint64) {
-	if !n.posixLocks.Load() {
-		// Never locked: no lock state to look at, and no waiting
-		// for an OPEN or CLOSE in flight that holds one (st.mu).
+	if !n.lockOwners.take(owner) {
+		// This owner never locked the file: no lock state to look
+		// at, and no waiting for an OPEN or CLOSE in flight that
+		// holds st.mu (a forked child's exec closes its inherited
+		// descriptors: it must not wait for a server that is down).
 		return
 	}
 	n.mu.Lock()
@@ -104,5 +106,52 @@ func (n *node) unlockOwner(ctx context.Context, owner uint64) {
 		if err := h.setlk(ctx, ls, &whole, false); err != nil {
 			n.fsys.log.Debug("unlock at close failed", zap.Error(err))
 		}
+	}
+}
+
+// lockOwnerSet is the set of lock owners that locked a file, so that a
+// close by any other owner (most closes) skips the unlock pass. Its mutex
+// is a leaf: nothing else is taken while it is held.
+type lockOwnerSet struct {
+	mu     sync.Mutex
+	owners map[uint64]struct{}
+}
+
+func (s *lockOwnerSet) add(owner uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owners == nil {
+		s.owners = map[uint64]struct{}{}
+	}
+	s.owners[owner] = struct{}{}
+}
+
+// take removes owner and reports whether it was there: a close ends all
+// of the owner's POSIX locks on the file, so it has none until it locks
+// again (and is added again).
+func (s *lockOwnerSet) take(owner uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.owners[owner]
+	delete(s.owners, owner)
+	return ok
+}
+
+// clear forgets every owner: the file's last open is closed, and its
+// locks with it.
+func (s *lockOwnerSet) clear() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.owners = nil
+}
+
+// forgetLockOwnersIfClosed forgets the file's lock owners once no open of
+// it is left: their locks went with the last CLOSE. Under n.mu, so that
+// no open (and so no lock) can appear meanwhile.
+func (n *node) forgetLockOwnersIfClosed() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.opens) == 0 {
+		n.lockOwners.clear()
 	}
 }

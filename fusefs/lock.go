@@ -65,9 +65,9 @@ func (st *openState) lockFor(owner uint64) *lockState {
 	if ls == nil {
 		ls = &lockState{owner: fmt.Appendf(nil, "lock-%d-%x", st.cred.UID, owner)}
 		st.locks[owner] = ls
-		if st.n != nil { // nil in unit tests of lock states alone
-			st.n.posixLocks.Store(true) // see unlockOwner
-		}
+	}
+	if st.n != nil { // nil in unit tests of lock states alone
+		st.n.lockOwners.add(owner) // see unlockOwner
 	}
 	return ls
 }

@@ -40,9 +40,9 @@ type node struct {
 	// access caches ACCESS answers where the kernel checks no
 	// permission (accesscheck.go).
 	access accessCache
-	// posixLocks is set once a POSIX or OFD lock owner used the file:
-	// until then a close has no locks to end (flushowner.go).
-	posixLocks atomic.Bool
+	// lockOwners are the POSIX and OFD lock owners that locked the file
+	// while it was open (flushowner.go).
+	lockOwners lockOwnerSet
 
 	// mu guards the fields below. Never held across an RPC; take it
 	// before any openState.mu.
