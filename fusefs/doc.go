@@ -9,11 +9,18 @@
 // declared by this package so tests and decorators can stand in), and
 // every request runs as the credentials of the process that made it:
 // uid, gid and up to 16 supplementary groups read from
-// /proc/<pid>/status (cached per pid for two seconds), sent as AUTH_SYS.
-// The server decides every permission, as it does for the kernel NFS
-// client: the mount has no default_permissions and access(2) is NFS
-// ACCESS. An unprivileged (non-root) mount sends everything as the
-// mounting user instead.
+// /proc/<pid>/status at each request (never cached: a process that
+// drops groups loses them at once), sent as AUTH_SYS.
+// The server decides every permission, and the kernel checks them too
+// before it sends anything (default_permissions, from the attributes the
+// server reported), standing in for the kernel NFS client's per-user
+// ACCESS cache: FUSE asks nothing of a path walk through a cached name or
+// of a FIFO open (permissions.go). With an access point the server acts
+// as another identity and alone decides. An unprivileged (non-root) mount
+// sends everything as the mounting user instead. POSIX locks end at the
+// close of any descriptor of the file (FLUSH's lock owner,
+// flushowner.go). docs/SEMANTICS.md lists every difference from the
+// kernel client, with its test.
 //
 // Errors: every operation returns a syscall.Errno made by one function,
 // toErrno (errno.go), from nfsclient.ErrnoOf. Requests are not abandoned

@@ -91,8 +91,12 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 var _ = (fs.FileFlusher)((*fileHandle)(nil))
 
 // Flush runs at every close(2): COMMIT, so that close reports a lost
-// write, as close-to-open consistency and NFS practice expect.
+// write, as close-to-open consistency and NFS practice expect; then the
+// closing process's POSIX locks on the file go (flushowner.go).
 func (h *fileHandle) Flush(ctx context.Context) syscall.Errno {
+	if owner, ok := h.n.fsys.flushes.of(ctx); ok {
+		defer h.n.unlockOwner(ctx, owner)
+	}
 	if e := h.lostErrno(); e != 0 {
 		return e
 	}
@@ -108,8 +112,14 @@ var _ = (fs.FileFsyncer)((*fileHandle)(nil))
 // Fsync succeeds only once COMMIT returned the verifier of every kept
 // write, or the writes it lost were sent again with FILE_SYNC.
 func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if e := h.lostErrno(); e != 0 {
+		return e
+	}
 	ctx = opContext(ctx)
-	return h.Flush(ctx)
+	if err := h.n.wb.commit(ctx, h.cred, h.n); err != nil {
+		return h.n.errno(ctx, "COMMIT", "", err)
+	}
+	return 0
 }
 
 var _ = (fs.FileReleaser)((*fileHandle)(nil))
@@ -135,6 +145,7 @@ func (h *fileHandle) Release(reqCtx context.Context) syscall.Errno {
 	if err := h.n.releaseOpen(ctx, h.st); err != nil {
 		h.n.fsys.log.Debug("close failed", zap.Error(err))
 	}
+	h.n.forgetLockOwnersIfClosed()
 	return 0
 }
 

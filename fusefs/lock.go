@@ -66,6 +66,9 @@ func (st *openState) lockFor(owner uint64) *lockState {
 		ls = &lockState{owner: fmt.Appendf(nil, "lock-%d-%x", st.cred.UID, owner)}
 		st.locks[owner] = ls
 	}
+	if st.n != nil { // nil in unit tests of lock states alone
+		st.n.lockOwners.add(owner) // see unlockOwner
+	}
 	return ls
 }
 
@@ -393,7 +396,10 @@ func (h *fileHandle) Getlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 		return 0
 	}
 	out.Start = c.Offset
-	if c.Length == nfsclient.ToEOF || c.Offset+c.Length-1 >= math.MaxInt64 || c.Offset+c.Length < c.Offset {
+	// Length 0 (what ganesha reports for a lock to EOF) is "to EOF" as
+	// well: the kernel client reports it as l_len 0, and an end before
+	// the start would make the kernel answer EIO.
+	if c.Length == nfsclient.ToEOF || c.Length == 0 || c.Offset+c.Length-1 >= math.MaxInt64 || c.Offset+c.Length < c.Offset {
 		out.End = math.MaxInt64
 	} else {
 		out.End = c.Offset + c.Length - 1

@@ -52,6 +52,12 @@ type Options struct {
 	// the initial namespace): owners are shown and set through them.
 	IDs *idmap.Map
 
+	// ServerMapsIdentity says the server acts for every caller as
+	// another identity (an EFS access point's POSIX user): the kernel
+	// then checks no permission itself, the server alone decides
+	// (permissions.go).
+	ServerMapsIdentity bool
+
 	Logger *zap.Logger
 	// Debug logs every FUSE request and reply (go-fuse's protocol log).
 	Debug bool
@@ -83,8 +89,14 @@ type filesystem struct {
 		negative time.Duration
 	}
 
+	// kernelPermissions is set when the kernel checks permissions
+	// (default_permissions, permissions.go).
+	kernelPermissions bool
+
 	mu    sync.Mutex              // guards opens
 	opens map[*openState]struct{} // every live NFS OPEN, for Unmount
+
+	flushes flushOwners // lock owners of the FLUSHes in progress (flushowner.go)
 
 	repairs sync.WaitGroup // repairMissed goroutines (reclaim.go), waited for by Unmount and Close
 
@@ -126,6 +138,8 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		maxIO: int(min(o.Session.MaxWrite(), o.Session.MaxRead())),
 		opens: map[*openState]struct{}{},
 		ids:   o.IDs,
+
+		kernelPermissions: !o.ServerMapsIdentity,
 	}
 	if fsys.maxIO <= 0 {
 		return nil, errors.New("fusefs: session reports a zero I/O size")
@@ -148,9 +162,7 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		MaxReadAhead:  maxIO,
 		MaxBackground: maxBackground,
 		// Root mounts are shared by all users, as a kernel NFS mount
-		// is; the server decides permissions, so the kernel must not
-		// (no default_permissions).
-		// An unprivileged mount acts as its user only, so it must
+		// is. An unprivileged mount acts as its user only, so it must
 		// not let anyone else in.
 		AllowOther:  os.Geteuid() == 0 && !o.Unprivileged,
 		EnableLocks: true,
@@ -167,6 +179,9 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 	if o.ReadOnly {
 		mopts.Options = append(mopts.Options, "ro")
 	}
+	if fsys.kernelPermissions {
+		mopts.Options = append(mopts.Options, "default_permissions")
+	}
 	// Defaults for replies that set no timeout of their own (nodes set
 	// theirs: attrcache.go).
 	negative, entry, attr := fsys.timeout.negative, duration(fsys.timeout.entry, fsys.timeout.attr.DirMin), fsys.timeout.attr.RegMin
@@ -181,7 +196,7 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		RootStableAttr:  &fs.StableAttr{Ino: o.RootAttr.FileID, Gen: fhGen(o.RootFH)},
 	}
 	fsys.mounted = true
-	srv, err := fs.Mount(mountpoint, root, fopts)
+	srv, err := serve(mountpoint, &flushOwnerFS{RawFileSystem: fs.NewNodeFS(root, fopts), owners: &fsys.flushes}, &fopts.MountOptions)
 	if err != nil {
 		return nil, fmt.Errorf("fusefs: mount %s: %w", mountpoint, err)
 	}
@@ -205,6 +220,21 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 	fsys.log.Info("mounted", zap.String("source", o.FSName))
 	fsys.trim.start()
 	return &Server{fuse: srv, fsys: fsys, root: root}, nil
+}
+
+// serve mounts raw and serves it until unmounted, as fs.Mount does for
+// the bridge alone.
+func serve(mountpoint string, raw fuse.RawFileSystem, o *fuse.MountOptions) (*fuse.Server, error) {
+	srv, err := fuse.NewServer(raw, mountpoint, o)
+	if err != nil {
+		return nil, err
+	}
+	go srv.Serve() // ends when the kernel mount goes
+	if err := srv.WaitMount(); err != nil {
+		// Serve ends on its own: the mount it would read from failed.
+		return nil, err
+	}
+	return srv, nil
 }
 
 // Wait blocks until the filesystem is unmounted.

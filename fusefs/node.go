@@ -3,11 +3,13 @@ package fusefs
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/buildbarn/go-xdr/pkg/protocols/nfsv4"
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
@@ -36,6 +38,12 @@ type node struct {
 	// removedHere is set when this mount removed the object or renamed
 	// another over it (see goneErrno).
 	removedHere atomic.Bool
+	// access caches ACCESS answers where the kernel checks no
+	// permission (accesscheck.go).
+	access accessCache
+	// lockOwners are the POSIX and OFD lock owners that locked the file
+	// while it was open (flushowner.go).
+	lockOwners lockOwnerSet
 
 	// mu guards the fields below. Never held across an RPC; take it
 	// before any openState.mu.
@@ -219,6 +227,13 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		return e
 	}
 	cred := n.cred(ctx)
+	n.mu.Lock()
+	cur := n.attr // fresh: the kernel fetched it for the request
+	n.mu.Unlock()
+	killPriv := isKillPriv(s, cur, cred, n.fsys.kernelPermissions)
+	if killPriv && n.fsys.kernelPermissions {
+		s.Mode = nil
+	}
 	if s == (nfsclient.SetAttr{}) {
 		return n.Getattr(ctx, f, out)
 	}
@@ -228,6 +243,9 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	}
 	stateid := nfsclient.AnonymousStateid
 	if s.Size != nil {
+		if e := n.serverChecks(ctx, cred, nfsclient.AccessModify); e != 0 {
+			return e
+		}
 		n.writes.Add(1)
 		if err := n.wb.commit(ctx, cred, n); err != nil {
 			return n.errno(ctx, "COMMIT", "", err)
@@ -243,6 +261,22 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		}
 	}
 	a, err := n.fsys.sess.Setattr(ctx, cred, n.getFH(), stateid, s)
+	if openModeRefused(err) && stateid != nfsclient.AnonymousStateid {
+		// The open borrowed is read-only: truncate(2) while another
+		// descriptor has the file open for reading, or open(O_RDONLY|
+		// O_TRUNC). The kernel client sends the anonymous stateid
+		// then, and the server checks the caller's write permission.
+		a, err = n.fsys.sess.Setattr(ctx, cred, n.getFH(), nfsclient.AnonymousStateid, s)
+	}
+	if killPriv && s.Mode != nil && nfsclient.ErrnoOf(err) == syscall.EPERM {
+		// The server refused to clear the setuid bits for the
+		// identity it maps the caller to: do the rest without.
+		s.Mode = nil
+		if s == (nfsclient.SetAttr{}) {
+			return n.Getattr(ctx, f, out)
+		}
+		a, err = n.fsys.sess.Setattr(ctx, cred, n.getFH(), stateid, s)
+	}
 	if err != nil {
 		return n.errno(ctx, "SETATTR", "", err)
 	}
@@ -250,6 +284,14 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	fillAttr(a, &out.Attr, n.fsys.ids)
 	out.SetTimeout(n.attrTimeout())
 	return 0
+}
+
+// openModeRefused reports whether err is NFS4ERR_OPENMODE: the stateid's
+// open does not allow the operation (a size change through a read-only
+// open).
+func openModeRefused(err error) bool {
+	var nerr *nfsclient.Error
+	return errors.As(err, &nerr) && nerr.Status == nfsv4.NFS4ERR_OPENMODE
 }
 
 // pinAnyOpen returns some open state of n with one more reference, or
@@ -322,6 +364,10 @@ const statfsBlock = 4096
 // filesystem with no free inodes must see plenty.
 const syntheticFiles = 1 << 40
 
+// maxNameLen is the longest name statfs reports: EFS's limit and the
+// kernel NFS client's NFS4_MAXNAMLEN.
+const maxNameLen = 255
+
 var _ = (fs.NodeStatfser)((*node)(nil))
 
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
@@ -338,9 +384,12 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	if out.Files == 0 {
 		out.Files, out.Ffree = syntheticFiles, syntheticFiles
 	}
-	out.NameLen = a.MaxName
-	if out.NameLen == 0 {
-		out.NameLen = 255
+	// EFS takes names of at most 255 bytes; a server that claims more
+	// (ganesha says 1024) is clamped, as the kernel client does
+	// (NFS4_MAXNAMLEN), or tools would make names the export refuses.
+	out.NameLen = maxNameLen
+	if a.MaxName != 0 {
+		out.NameLen = min(a.MaxName, maxNameLen)
 	}
 	return 0
 }
@@ -381,6 +430,9 @@ var _ = (fs.NodeOpener)((*node)(nil))
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	ctx = opContext(ctx)
 	cred := n.cred(ctx)
+	if e := n.serverChecks(ctx, cred, openAccess(flags)); e != 0 {
+		return nil, 0, n.goneErrno(e)
+	}
 	st, a, err := n.acquireOpen(ctx, cred, shareAccess(flags))
 	if err != nil {
 		return nil, 0, n.goneErrno(n.errno(ctx, "OPEN", "", err))
@@ -465,11 +517,23 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	st := cn.adoptOpen(cred, res.Stateid, args.Access)
 	cn.setChange(res.Attr.Change)
 	h := newFileHandle(cn, st, cred)
-	if args.Create == nfsclient.Exclusive && (len(res.AttrSet) < 2 || res.AttrSet[1]&modeAttrBit == 0) {
-		// The server kept the verifier where the mode would go; set
-		// the mode now, as section 18.16.3 asks.
-		if a, err := n.fsys.sess.Setattr(ctx, cred, res.FH, h.ioStateid(), nfsclient.SetAttr{Mode: &m}); err == nil {
+	if args.Create == nfsclient.Exclusive {
+		// The server keeps the verifier in attributes of the new file
+		// (ganesha: atime and mtime, which then read 1991 or 2070),
+		// maybe where the mode would go: set the mode if it was not
+		// set, and the times to the server's clock, as section
+		// 18.16.3 asks and the kernel client does.
+		now := &nfsclient.SetTime{Now: true}
+		fix := nfsclient.SetAttr{Atime: now, Mtime: now}
+		if len(res.AttrSet) < 2 || res.AttrSet[1]&modeAttrBit == 0 {
+			fix.Mode = &m
+		}
+		if a, err := n.fsys.sess.Setattr(ctx, cred, res.FH, h.ioStateid(), fix); err == nil {
+			cn.noteAttr(a)
+			cn.setChange(a.Change)
 			fillAttr(a, &out.Attr, n.fsys.ids)
+		} else {
+			n.fsys.log.Debug("setting mode and times after an exclusive create failed", zap.Error(err))
 		}
 	}
 	return child, h, openFlags(flags, true), 0

@@ -234,6 +234,12 @@ func testRestartWithOpenInFlight(t *testing.T, locked bool) {
 		}
 	}
 
+	// Fresh attributes of the file and the root directory (the kernel
+	// checks permissions from them, default_permissions): the open below
+	// must send its OPEN at once, not a GETATTR first.
+	if _, err := os.Stat(p); err != nil {
+		t.Fatal(err)
+	}
 	tgt.Blackhole(3 * time.Second)
 	type opened struct {
 		f   *os.File

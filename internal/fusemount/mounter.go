@@ -221,7 +221,10 @@ func fuseOptions(req *mountopts.MountRequest, s *nfsclient.Client, fh nfsclient.
 		Unprivileged: id.Unprivileged,
 		FixedCred:    id.Cred,
 		IDs:          id.IDs,
-		Logger:       log.Named("fuse"),
+		// An access point acts for every caller as its POSIX user:
+		// only the server can tell what a caller may do.
+		ServerMapsIdentity: req.Options.AccessPoint != "",
+		Logger:             log.Named("fuse"),
 	}
 	fo.AttrCache, fo.EntryTimeout, fo.NegativeTimeout = attrCache(req.Options, set)
 	return fo
