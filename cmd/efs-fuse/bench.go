@@ -27,6 +27,9 @@ type benchOptions struct {
 	verbose   bool
 	// cpuProfile is --cpuprofile: where to write a CPU profile of the run.
 	cpuProfile string
+	// inProcess is --in-process: the local target and the fuse path's
+	// daemon run in the bench process instead of processes of their own.
+	inProcess bool
 }
 
 const benchLong = `Runs the same workloads on several paths to the same data and prints one table
@@ -100,7 +103,8 @@ func newBenchCmd() *cobra.Command {
 	f.StringVar(&o.chartFile, "chart", "", "also draw the ratios to this .svg or .png file")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log at DEBUG level to stderr")
-	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (the in-process FUSE server and clients) to this file")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process to this file (with --in-process: the FUSE server, the clients and the target's front end)")
+	f.BoolVar(&o.inProcess, "in-process", false, "run the local target and the fuse path's daemon in this process (one profile covers them; the CPU columns then mix them with the application)")
 	return cmd
 }
 
@@ -122,6 +126,13 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 	o.cfg.Logger = log
 	if !o.quiet && !o.verbose && isTerminal(stderr) {
 		o.cfg.Progress = stderr
+	}
+	if !o.inProcess {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench: find the efs-fuse binary to run the daemon and the target with (or use --in-process): %w", err)
+		}
+		o.cfg.Exe = exe
 	}
 	if o.cpuProfile != "" {
 		stop, err := startCPUProfile(o.cpuProfile)
