@@ -57,3 +57,44 @@ func TestRunSeparateProcesses(t *testing.T) {
 		}
 	}
 }
+
+// The libnfs-stunnel path reads the large file with nfs-cp through
+// stunnel, charging stunnel as the serving process and nfs-cp on top of
+// it to the client; it runs nothing but sequential reads.
+func TestRunLibNFSStunnel(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the local target needs root")
+	}
+	for _, tool := range []string{"nfs-cp", "stunnel4"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (.ci/install-deps installs libnfs-utils and stunnel4)", tool)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r, err := Run(ctx, Config{
+		Paths:     []string{libnfsPathName},
+		Workloads: []string{"seqwrite", "seqread-cold-client"},
+		Sizes:     Sizes{Size: 32 << 20},
+		WorkDir:   t.TempDir(),
+		Logger:    zaptest.NewLogger(t),
+	})
+	if r != nil {
+		var b bytes.Buffer
+		_ = r.WriteTable(&b)
+		t.Logf("report:\n%s", b.String())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Find("seqwrite", libnfsPathName); ok {
+		t.Error("seqwrite ran on the reads-only libnfs path")
+	}
+	res, ok := r.Find("seqread-cold-client", libnfsPathName)
+	if !ok || res.Value <= 0 || res.Bytes != 32<<20 {
+		t.Fatalf("seqread-cold-client: %+v; want a figure for 32 MiB read", res)
+	}
+	if res.ServingCPU <= 0 || res.ClientCPU <= res.ServingCPU || res.PeakRSS <= 0 {
+		t.Errorf("stunnel CPU %v, client CPU %v, peak RSS %d: want stunnel's, more with nfs-cp's, and a peak", res.ServingCPU, res.ClientCPU, res.PeakRSS)
+	}
+}

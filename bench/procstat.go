@@ -18,6 +18,11 @@ import (
 // from getrusage, which is finer than /proc's clock ticks.
 const self = 0
 
+// reapedChildren stands for the bench's child processes that ended and
+// were waited for (getrusage RUSAGE_CHILDREN): short-lived tools such as
+// nfs-cp, whose /proc entry is gone by the end of the step.
+const reapedChildren = -1
+
 // clockTick is the unit of /proc/PID/stat's utime and stime (USER_HZ,
 // 100 on every Linux architecture Go supports).
 const clockTick = 10 * time.Millisecond
@@ -25,9 +30,13 @@ const clockTick = 10 * time.Millisecond
 // cpuTime is the user plus system CPU a process has used so far, all its
 // threads included.
 func cpuTime(pid int) (time.Duration, error) {
-	if pid == self {
+	if pid == self || pid == reapedChildren {
+		who := syscall.RUSAGE_SELF
+		if pid == reapedChildren {
+			who = syscall.RUSAGE_CHILDREN
+		}
 		var ru syscall.Rusage
-		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		if err := syscall.Getrusage(who, &ru); err != nil {
 			return 0, fmt.Errorf("getrusage: %w", err)
 		}
 		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil

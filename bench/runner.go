@@ -26,6 +26,7 @@ var AllPaths = []PathInfo{
 	{"kernel", "fallback mode: kernel NFS client -> efs-fuse tunnel (TLS)"},
 	{"client", "nfsclient in-process over TLS, no FUSE: the ceiling of our own stack"},
 	{"client-plain", "nfsclient over plain TCP to ganesha: the client path minus TLS"},
+	{libnfsPathName, "libnfs nfs-cp through an efs-utils-style stunnel client (sequential reads only)"},
 	{"local", "the export directory itself: the server's ceiling"},
 }
 
@@ -209,6 +210,12 @@ func runPath(ctx context.Context, tgt *target, name string, round int, ws []Work
 	for _, w := range ws {
 		if ctx.Err() != nil {
 			break
+		}
+		if s, ok := p.(interface{ supports(string) bool }); ok && !s.supports(w.Name) {
+			if bar != nil {
+				_ = bar.Add(1)
+			}
+			continue // the cell stays empty: the path cannot run it
 		}
 		describe(bar, name+": "+w.Name)
 		res := Result{Workload: w.Name, Path: name, Unit: w.Unit}

@@ -151,6 +151,8 @@ func (t *target) openPath(ctx context.Context, name string, round int) (Path, Pa
 		return p, p, err
 	case "client":
 		return t.openClient(ctx, name, sub, t.tlsDial)
+	case libnfsPathName:
+		return t.openLibNFS(ctx, sub)
 	case "client-plain":
 		if t.plainAddr == "" {
 			return nil, nil, &SkipError{"no plain NFS address for a remote target: pass --plain-target HOST:2049"}

@@ -131,7 +131,11 @@ func (r *Report) writeCosts(out io.Writer) {
 				name = ""
 			}
 			first = false
-			rows = append(rows, []string{name, p, cpuCell(res, res.ServingCPU), cpuCell(res, res.ClientCPU), rssCell(res.PeakRSS)})
+			serving := "-"
+			if res.PeakRSS > 0 { // the serving process was measured: its CPU may be 0 (a warm page cache)
+				serving = cpuCell(res, max(res.ServingCPU, 1))
+			}
+			rows = append(rows, []string{name, p, serving, cpuCell(res, res.ClientCPU), rssCell(res.PeakRSS)})
 		}
 	}
 	if len(rows) == 1 {

@@ -41,6 +41,8 @@ Paths:
                 (--kernel-mount DIR; skipped where the kernel has no NFS client)
   client        the nfsclient library in-process over TLS, no FUSE: our ceiling
   client-plain  nfsclient over plain TCP to the server: what TLS costs
+  libnfs-stunnel  libnfs's nfs-cp through an efs-utils-style stunnel client: sequential
+                reads only (skipped where nfs-cp or stunnel4 is missing)
   local         the export directory itself: the server's ceiling
 
 Workloads: seqwrite, seqread-cold, seqread-warm, randread-1, randread-N
@@ -81,7 +83,7 @@ func newBenchCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&o.cfg.Paths, "paths", nil, "paths to run, comma-separated (default all: fuse,kernel,client,client-plain,local)")
+	f.StringSliceVar(&o.cfg.Paths, "paths", nil, "paths to run, comma-separated (default all: fuse,kernel,client,client-plain,libnfs-stunnel,local)")
 	f.StringSliceVar(&o.cfg.Workloads, "workloads", nil, "workloads to run, comma-separated; 'seqread*' matches a prefix (default all)")
 	f.StringVar(&o.size, "size", fmt.Sprintf("%dMiB", d.Size>>20), "size of the large file (sequential and random workloads): N, NKiB, NMiB, NGiB")
 	f.IntVar(&o.cfg.Sizes.Threads, "threads", d.Threads, "threads of the multi-threaded random read")
