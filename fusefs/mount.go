@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -43,6 +42,10 @@ type Options struct {
 	Unprivileged bool
 	FixedCred    rpc.Cred
 
+	// MemoryBudget bounds the bytes of write-behind and read-ahead data
+	// the mount holds, all files together (budget.go); 0 is 64 MiB.
+	MemoryBudget int64
+
 	Logger *zap.Logger
 	// Debug logs every FUSE request and reply (go-fuse's protocol log).
 	Debug bool
@@ -73,9 +76,10 @@ type filesystem struct {
 
 	repairs sync.WaitGroup // repairMissed goroutines (reclaim.go), waited for by Unmount and Close
 
-	raBytes atomic.Int64 // bytes held by read-ahead chunks, mount-wide (readahead.go)
-	trim    trimmer      // gives memory back after a burst of I/O (memory.go)
-	wbufs   sync.Pool    // of *wbuf: writes' copies of their data (wbuf.go)
+	budget *memBudget // write-behind and read-ahead memory, mount-wide (budget.go)
+	dirty  dirtyFiles // files holding uncommitted data, for the budget (dirty.go)
+	trim   trimmer    // gives memory back after a burst of I/O (memory.go)
+	wbufs  sync.Pool  // of *wbuf: writes' copies of their data (wbuf.go)
 }
 
 // Server is a live mount.
@@ -105,11 +109,12 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		o.Logger = zap.NewNop()
 	}
 	fsys := &filesystem{
-		sess:  o.Session,
-		creds: newCredentials(o.Unprivileged, o.FixedCred),
-		log:   o.Logger,
-		maxIO: int(min(o.Session.MaxWrite(), o.Session.MaxRead())),
-		opens: map[*openState]struct{}{},
+		sess:   o.Session,
+		creds:  newCredentials(o.Unprivileged, o.FixedCred),
+		log:    o.Logger,
+		maxIO:  int(min(o.Session.MaxWrite(), o.Session.MaxRead())),
+		opens:  map[*openState]struct{}{},
+		budget: newBudget(o.MemoryBudget),
 	}
 	if fsys.maxIO <= 0 {
 		return nil, errors.New("fusefs: session reports a zero I/O size")

@@ -11,22 +11,27 @@ import (
 // sequential write. The buffer is shared by the WRITE sending it and by
 // the uncommitted entries that keep slices of it until COMMIT; it goes
 // back to the pool when the last of them lets go.
+//
+// Each buffer handed out is charged to the mount's budget (budget.go)
+// until it goes back to the pool.
 type wbuf struct {
-	b    []byte
-	refs atomic.Int32
-	pool *sync.Pool
+	b      []byte
+	refs   atomic.Int32
+	pool   *sync.Pool
+	budget *memBudget
 }
 
 // getWbuf returns a buffer of length 0 and capacity maxIO holding one
-// reference.
+// reference, charged to the budget. It does not wait for room: writes
+// wait before they copy (writeback.write).
 func (fsys *filesystem) getWbuf() *wbuf {
-	if w, _ := fsys.wbufs.Get().(*wbuf); w != nil && cap(w.b) >= fsys.maxIO {
-		w.b = w.b[:0]
-		w.refs.Store(1)
-		return w
+	w, _ := fsys.wbufs.Get().(*wbuf)
+	if w == nil || cap(w.b) < fsys.maxIO {
+		w = &wbuf{b: make([]byte, 0, fsys.maxIO), pool: &fsys.wbufs, budget: fsys.budget}
 	}
-	w := &wbuf{b: make([]byte, 0, fsys.maxIO), pool: &fsys.wbufs}
+	w.b = w.b[:0]
 	w.refs.Store(1)
+	w.budget.charge(int64(cap(w.b)))
 	return w
 }
 
@@ -43,6 +48,7 @@ func (w *wbuf) release() {
 	// Below zero would be a bug: the buffer is then left to the GC
 	// rather than pooled while someone may still use it.
 	if w.refs.Add(-1) == 0 {
+		w.budget.uncharge(int64(cap(w.b)))
 		w.pool.Put(w)
 	}
 }
