@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -35,6 +36,9 @@ type node struct {
 	// removedHere is set when this mount removed the object or renamed
 	// another over it (see goneErrno).
 	removedHere atomic.Bool
+	// known is a directory's names when this mount knows all of them
+	// (knownnames.go).
+	known knownNames
 
 	// mu guards the fields below. Never held across an RPC; take it
 	// before any openState.mu.
@@ -136,6 +140,9 @@ var _ = (fs.NodeLookuper)((*node)(nil))
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	ctx = opContext(ctx)
+	if n.known.absent(name, time.Now(), n.fsys.timeout.entry) {
+		return nil, syscall.ENOENT // a create's LOOKUP, mostly
+	}
 	fh, a, err := n.fsys.sess.Lookup(ctx, n.cred(ctx), n.getFH(), name)
 	if err != nil {
 		return nil, n.errno(ctx, "LOOKUP", name, err)
@@ -424,8 +431,10 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	}
 	res, err := n.fsys.sess.Open(ctx, cred, args)
 	if err != nil {
+		n.known.forget() // it may have changed the directory all the same
 		return nil, nil, 0, n.errno(ctx, "OPEN(create)", name, err)
 	}
+	n.known.created(name, res.DirChange, time.Now())
 	child := n.newChild(ctx, res.FH, res.Attr, out)
 	cn := child.Operations().(*node)
 	st := cn.adoptOpen(cred, res.Stateid, args.Access)
