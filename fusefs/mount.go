@@ -79,7 +79,7 @@ type filesystem struct {
 	budget *memBudget // write-behind and read-ahead memory, mount-wide (budget.go)
 	dirty  dirtyFiles // files holding uncommitted data, for the budget (dirty.go)
 	trim   trimmer    // gives memory back after a burst of I/O (memory.go)
-	wbufs  sync.Pool  // of *wbuf: writes' copies of their data (wbuf.go)
+	wbufs  wbufPool   // writes' copies of their data, free for reuse (wbuf.go)
 }
 
 // Server is a live mount.
@@ -172,6 +172,8 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		}
 	}
 	fsys.log.Info("mounted", zap.String("mountpoint", mountpoint), zap.String("source", o.FSName))
+	fsys.wbufs = newWbufPool(int(fsys.budget.limit)/fsys.maxIO + 1)
+	fsys.trim.release = fsys.wbufs.drain
 	fsys.trim.start()
 	return &Server{fuse: srv, fsys: fsys, root: root}, nil
 }
