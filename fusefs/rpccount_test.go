@@ -57,10 +57,14 @@ func (e *env) settle(before map[string]int64, op string, want int64) {
 
 // TestSmallFileRoundTrips pins the COMPOUNDs of the smallfiles benchmark's
 // cycle, per file, exactly: fewer is a test to update, more is a
-// regression. The kernel NFS client's counts for the same system calls
-// are the anchor: OPEN(create)+WRITE+CLOSE for a small file written and
-// closed at once (FILE_SYNC, no COMMIT), one GETATTR for a stat once the
-// attributes expire, OPEN+READ+CLOSE, one REMOVE.
+// regression. The anchor is the kernel NFS client's counts for the same
+// system calls (scripts/kernel-rpccounts, Linux 6.1 in User-Mode Linux on
+// ganesha 4.3), per file: create+write+close OPEN, WRITE, CLOSE and an
+// ACCESS (4); stat one LOOKUP; open+read+close OPEN and CLOSE, the data
+// coming from its page cache (2); unlink LOOKUP, ACCESS, REMOVE (3). Ours
+// are no more, but for open+read+close, whose READ the kernel saves by
+// keeping the pages of a file nobody else changed since (fusefs lets the
+// kernel drop them at each open).
 //
 // The create has no LOOKUP: FUSE asks one before every CREATE, but a
 // directory this mount made and changed alone answers it from its known
@@ -121,8 +125,9 @@ func TestSmallFileRoundTrips(t *testing.T) {
 // TestListLongRoundTrips pins what listing costs: `ls -l` of a 1,000-entry
 // directory is one LOOKUP of the directory (its name expired) and one
 // READDIR (its entries' attributes come with it: no GETATTR per entry),
-// and a stat of a file just listed costs nothing. The kernel client sends
-// READDIRs with attributes for the listing as well.
+// and a stat of a file just listed costs nothing. The kernel client, with
+// fresh caches (scripts/kernel-rpccounts): LOOKUP, GETATTR, two ACCESS and
+// three READDIRs (7), and nothing for the stats.
 func TestListLongRoundTrips(t *testing.T) {
 	e := mount(t)
 	dir := filepath.Join(e.mnt, "big")
