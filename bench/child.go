@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -129,14 +130,26 @@ func stopChild(cmd *exec.Cmd, drain *sync.WaitGroup, what string) error {
 type childMount struct {
 	cmd   *exec.Cmd
 	mnt   string
+	conf  string // its configuration file, removed by close
 	drain sync.WaitGroup
 }
 
+// benchConfig is the configuration file of the bench's daemon: the
+// defaults, but no watchdog, which would outlive the bench supervising
+// nothing (a mount the bench unmounts needs no supervisor).
+const benchConfig = "[mount-watchdog]\nenabled = false\n"
+
 // startChildMount runs `exe --foreground -o opts device mnt` and returns
-// once mnt is a mount.
+// once mnt is a mount. Its configuration file goes next to mnt, as
+// mnt + ".conf", and is removed with the mount.
 func startChildMount(ctx context.Context, exe, opts, device, mnt string) (*childMount, error) {
 	m := &childMount{mnt: mnt}
-	m.cmd = exec.Command(exe, "--foreground", "-o", opts, device, mnt)
+	conf := mnt + ".conf"
+	if err := os.WriteFile(conf, []byte(benchConfig), 0o644); err != nil {
+		return nil, fmt.Errorf("bench: fuse path: configuration file: %w", err)
+	}
+	m.conf = conf
+	m.cmd = exec.Command(exe, "--foreground", "--config", conf, "-o", opts, device, mnt)
 	log := &lockedWriter{w: &bytes.Buffer{}}
 	m.cmd.Stdout, m.cmd.Stderr = log, log
 	if err := m.cmd.Start(); err != nil {
@@ -154,6 +167,7 @@ func startChildMount(ctx context.Context, exe, opts, device, mnt string) (*child
 		select {
 		case <-exited:
 			m.drain.Wait()
+			_ = os.Remove(m.conf)
 			return nil, fmt.Errorf("bench: fuse path: the daemon exited before mounting: %s", strings.TrimSpace(log.String()))
 		case <-ctx.Done():
 			return nil, errors.Join(ctx.Err(), m.close())
@@ -168,6 +182,7 @@ func startChildMount(ctx context.Context, exe, opts, device, mnt string) (*child
 
 // close unmounts (the foreground daemon then exits) and waits for it.
 func (m *childMount) close() error {
+	defer os.Remove(m.conf)
 	uerr := syscall.Unmount(m.mnt, 0)
 	done := make(chan struct{})
 	go func() { m.drain.Wait(); close(done) }() // ends with the daemon, killed below at the latest
