@@ -10,10 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/efs-fuse/efs-fuse/internal/localtarget"
 )
 
 // Child processes: with Config.Exe set (the efs-fuse binary; the command
@@ -24,6 +27,7 @@ import (
 
 // childTarget is `efs-fuse local-target` run for the bench.
 type childTarget struct {
+	state                             string // its state directory: the control socket is there
 	cmd                               *exec.Cmd
 	stderr                            *bytes.Buffer // its log, for the error when it fails
 	drain                             sync.WaitGroup
@@ -33,7 +37,7 @@ type childTarget struct {
 // startChildTarget starts exe's local target exporting export, its state
 // in state, and returns once it prints its addresses.
 func startChildTarget(ctx context.Context, exe, export, state string) (*childTarget, error) {
-	c := &childTarget{stderr: &bytes.Buffer{}}
+	c := &childTarget{stderr: &bytes.Buffer{}, state: state}
 	c.cmd = exec.Command(exe, "local-target", "--export", export, "--state", state, "--listen", "127.0.0.1:0")
 	c.cmd.Stderr = &lockedWriter{w: c.stderr}
 	out, err := c.cmd.StdoutPipe()
@@ -86,6 +90,22 @@ func (c *childTarget) readAddresses(lines *bufio.Scanner) error {
 		}
 	}
 	return fmt.Errorf("it exited before it was ready (%v)", lines.Err())
+}
+
+// calls asks the target for its count of RPC calls relayed (the control
+// socket's "calls").
+func (c *childTarget) calls() (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reply, err := localtarget.SendControl(ctx, c.state, []string{"calls"})
+	if err != nil {
+		return 0, fmt.Errorf("bench: RPC count of the local target: %w", err)
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(reply), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("bench: RPC count of the local target: reply %q: %w", reply, err)
+	}
+	return n, nil
 }
 
 func (c *childTarget) log() string {

@@ -55,6 +55,13 @@ func TestRunSeparateProcesses(t *testing.T) {
 		if client.ServingCPU <= 0 || client.ClientCPU != client.ServingCPU {
 			t.Errorf("%s on client: serving CPU %v, client CPU %v; want one process's, equal", w, client.ServingCPU, client.ClientCPU)
 		}
+		// 32 MiB in 1 MiB blocks: one READ or WRITE each, plus OPEN,
+		// CLOSE, COMMIT and the like: between 1 and 2 per block.
+		for _, res := range []Result{fuse, client} {
+			if per := float64(res.RPCs) / float64(res.Ops); per < 1 || per > 2 {
+				t.Errorf("%s on %s: %d RPCs for %d blocks of 1 MiB", w, res.Path, res.RPCs, res.Ops)
+			}
+		}
 	}
 }
 

@@ -72,7 +72,7 @@ func TestWriteTableCosts(t *testing.T) {
 		res := &r.Results[i]
 		if res.Workload == "seqwrite" && res.Path == "fuse" {
 			res.Bytes = 2 << 30
-			res.ServingCPU, res.ClientCPU, res.PeakRSS = Duration(1500*time.Millisecond), Duration(3*time.Second), 100<<20
+			res.ServingCPU, res.ClientCPU, res.PeakRSS, res.RPCs = Duration(1500*time.Millisecond), Duration(3*time.Second), 100<<20, 25
 		}
 		if res.Workload == "listdir" && res.Path == "client" {
 			res.ClientCPU = Duration(5 * time.Millisecond) // 10 ops
@@ -85,9 +85,9 @@ func TestWriteTableCosts(t *testing.T) {
 	out := b.String()
 	t.Log("\n" + out)
 	for _, want := range []string{
-		"WORKLOAD  PATH          CPU  CLIENT CPU  PEAK RSS\n",
-		"seqwrite  fuse    0.75s/GiB   1.50s/GiB    100MiB\n",
-		"listdir   client          -    500µs/op         -\n",
+		"WORKLOAD  PATH          CPU  CLIENT CPU  PEAK RSS  RPCS/OP\n",
+		"seqwrite  fuse    0.75s/GiB   1.50s/GiB    100MiB     2.50\n", // 25 RPCs, 10 blocks
+		"listdir   client          -    500µs/op         -        -\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q", want)

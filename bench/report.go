@@ -61,6 +61,11 @@ type Result struct {
 	ServingCPU Duration `json:"serving_cpu,omitempty"`
 	ClientCPU  Duration `json:"client_cpu,omitempty"`
 	PeakRSS    int64    `json:"peak_rss_bytes,omitempty"`
+	// RPCs is the RPC calls (COMPOUNDs, NULL pings) the local target's
+	// TLS front end relayed during the step, from every client of it:
+	// the round trips the path cost. Zero when not counted (a remote
+	// target, or client-plain, which bypasses the front end).
+	RPCs int64 `json:"rpcs,omitempty"`
 	// Rounds holds every round's Value when the run had several; the
 	// rest of the Result is the median round's.
 	Rounds []float64 `json:"rounds,omitempty"`
@@ -104,7 +109,7 @@ func result(w Workload, path string, m measure) Result {
 
 // withUsage adds what the step cost to r.
 func (r Result) withUsage(u usage) Result {
-	r.ServingCPU, r.ClientCPU, r.PeakRSS = Duration(u.servingCPU), Duration(u.clientCPU), u.peakRSS
+	r.ServingCPU, r.ClientCPU, r.PeakRSS, r.RPCs = Duration(u.servingCPU), Duration(u.clientCPU), u.peakRSS, u.calls
 	return r
 }
 

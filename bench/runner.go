@@ -206,7 +206,7 @@ func runPath(ctx context.Context, tgt *target, name string, round int, ws []Work
 		}
 		return err
 	}
-	e := &env{path: p, setup: setup, canDrop: canDropCaches(), tarball: tarball, meter: meter{procs: procsOf(p)}}
+	e := &env{path: p, setup: setup, canDrop: canDropCaches(), tarball: tarball, meter: meter{procs: procsOf(p), calls: tgt.callCounter(name)}}
 	for _, w := range ws {
 		if ctx.Err() != nil {
 			break

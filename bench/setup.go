@@ -109,6 +109,22 @@ func (t *target) close() error {
 	return err
 }
 
+// callCounter reads the local target's count of RPC calls relayed by its
+// front end, for a path that goes through it; nil when there is none to
+// read (a remote target; client-plain, which talks to ganesha directly).
+func (t *target) callCounter(path string) func() (uint64, error) {
+	if path == "client-plain" || path == "local" {
+		return nil
+	}
+	switch {
+	case t.local != nil:
+		return func() (uint64, error) { return t.local.Calls(), nil }
+	case t.child != nil:
+		return t.child.calls
+	}
+	return nil
+}
+
 // describe names the target in the report.
 func (t *target) describe() string {
 	if t.local != nil {

@@ -118,7 +118,7 @@ func (r *Report) ratioCell(workload, path string) string {
 // peak RSS. Throughput varies with what else the machine runs; these do
 // much less.
 func (r *Report) writeCosts(out io.Writer) {
-	rows := [][]string{{"WORKLOAD", "PATH", "CPU", "CLIENT CPU", "PEAK RSS"}}
+	rows := [][]string{{"WORKLOAD", "PATH", "CPU", "CLIENT CPU", "PEAK RSS", "RPCS/OP"}}
 	for _, w := range r.Workloads {
 		first := true
 		for _, p := range r.RanPaths() {
@@ -135,14 +135,14 @@ func (r *Report) writeCosts(out io.Writer) {
 			if res.PeakRSS > 0 { // the serving process was measured: its CPU may be 0 (a warm page cache)
 				serving = cpuCell(res, max(res.ServingCPU, 1))
 			}
-			rows = append(rows, []string{name, p, serving, cpuCell(res, res.ClientCPU), rssCell(res.PeakRSS)})
+			rows = append(rows, []string{name, p, serving, cpuCell(res, res.ClientCPU), rssCell(res.PeakRSS), rpcCell(res)})
 		}
 	}
 	if len(rows) == 1 {
 		return
 	}
-	fmt.Fprintf(out, "\nCPU of the serving process and of the whole client (application + serving process), serving process's peak RSS\n")
-	writeAligned(out, rows, "llrrr")
+	fmt.Fprintf(out, "\nCPU of the serving process and of the whole client (application + serving process), serving process's peak RSS,\nRPC calls per operation (per 1 MiB block for throughput)\n")
+	writeAligned(out, rows, "llrrrr")
 }
 
 // cpuCell prints CPU per GiB moved for throughput workloads and per
@@ -162,6 +162,14 @@ func cpuCell(res Result, cpu Duration) string {
 		return "-"
 	}
 	return FormatLatency(time.Duration(cpu)/time.Duration(res.Ops)) + "/op"
+}
+
+// rpcCell is the RPC calls per operation of the cell's figure.
+func rpcCell(res Result) string {
+	if res.RPCs <= 0 || res.Ops <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", float64(res.RPCs)/float64(res.Ops))
 }
 
 func rssCell(b int64) string {

@@ -33,14 +33,19 @@ type usage struct {
 	servingCPU time.Duration // of procSet.serving; 0 without one
 	clientCPU  time.Duration // of every procSet.client process
 	peakRSS    int64         // serving process's VmHWM during the step; 0 unknown
+	calls      int64         // RPC calls the target's front end relayed; 0 unknown
 }
 
 // meter takes the CPU books of a path's processes at the start of a
 // measured step and again at its end (begin, end).
 type meter struct {
 	procs procSet
-	cpu0  map[int]time.Duration
-	err   error // the first failure to read; the figures are then left out
+	// calls reads the target's count of RPC calls relayed (nil: none
+	// to read, e.g. a remote target).
+	calls  func() (uint64, error)
+	calls0 uint64
+	cpu0   map[int]time.Duration
+	err    error // the first failure to read; the figures are then left out
 }
 
 // begin starts a measured step: it resets the serving process's peak RSS
@@ -56,6 +61,11 @@ func (m *meter) begin() time.Time {
 		c, err := cpuTime(pid)
 		m.err = errors.Join(m.err, err)
 		m.cpu0[pid] = c
+	}
+	if m.calls != nil {
+		n, err := m.calls()
+		m.err = errors.Join(m.err, err)
+		m.calls0 = n
 	}
 	return time.Now()
 }
@@ -78,6 +88,11 @@ func (m *meter) end() usage {
 		rss, err := peakRSS(m.procs.serving)
 		m.err = errors.Join(m.err, err)
 		u.peakRSS = rss
+	}
+	if m.calls != nil {
+		n, err := m.calls()
+		m.err = errors.Join(m.err, err)
+		u.calls = int64(n - m.calls0)
 	}
 	if m.err != nil {
 		return usage{}
