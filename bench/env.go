@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -21,6 +22,21 @@ type env struct {
 	// /proc/sys/vm/drop_caches); otherwise cold reads use O_DIRECT.
 	canDrop bool
 	tarball []byte // the source tree for untar
+
+	meter meter // the path's processes' CPU and memory books
+	used  usage // what the last measured step (begin to end) cost
+	// metered is set by end: the workload's figures have a usage.
+	metered bool
+}
+
+// begin starts a workload's measured step: the clock and the books of
+// the path's processes. end closes both.
+func (e *env) begin() time.Time { return e.meter.begin() }
+
+// end returns the time since start (begin's) and keeps what the step cost.
+func (e *env) end(start time.Time) time.Duration {
+	e.used, e.metered = e.meter.end(), true
+	return time.Since(start)
 }
 
 // scratch lists every name the workloads create in a path's working

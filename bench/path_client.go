@@ -30,6 +30,12 @@ type clientPath struct {
 	dirs map[string]nfsclient.FH // directory handles by relative name; "" is the working directory
 }
 
+// processes: the client runs in the bench process, which serves the
+// path and is the whole client.
+func (p *clientPath) processes() procSet {
+	return procSet{serving: self, hasServ: true, client: []int{self}}
+}
+
 // newClientPath makes dir (absolute on the server, created if missing)
 // the working directory of a client path.
 func newClientPath(ctx context.Context, name string, c *nfsclient.Client, dir string, depth int, closeFn func() error) (*clientPath, error) {

@@ -22,6 +22,16 @@ type osPath struct {
 	// reads through it), so Direct opens are plain opens there.
 	clientCache bool
 	close       func() error // unmounts or cleans up; nil for nothing
+	// procs, when set, are the processes serving the path (a daemon of
+	// its own); otherwise the bench process is all there is to measure.
+	procs *procSet
+}
+
+func (p *osPath) processes() procSet {
+	if p.procs != nil {
+		return *p.procs
+	}
+	return procSet{client: []int{self}}
 }
 
 // newOSPath prepares dir (created if missing) as the working directory

@@ -52,6 +52,20 @@ type Result struct {
 	P99      Duration `json:"p99"`
 	Note     string   `json:"note,omitempty"`
 	Error    string   `json:"error,omitempty"`
+	// ServingCPU is the CPU (user + system) of the process serving the
+	// path during the measured step: the efs-fuse daemon on the fuse
+	// path, the bench process on the in-process client paths. ClientCPU
+	// is that of every client-side process: the application (the bench)
+	// plus the serving process. PeakRSS is the serving process's peak
+	// resident set during the step. Zero when not measured.
+	ServingCPU Duration `json:"serving_cpu,omitempty"`
+	ClientCPU  Duration `json:"client_cpu,omitempty"`
+	PeakRSS    int64    `json:"peak_rss_bytes,omitempty"`
+	// RPCs is the RPC calls (COMPOUNDs, NULL pings) the local target's
+	// TLS front end relayed during the step, from every client of it:
+	// the round trips the path cost. Zero when not counted (a remote
+	// target, or client-plain, which bypasses the front end).
+	RPCs int64 `json:"rpcs,omitempty"`
 	// Rounds holds every round's Value when the run had several; the
 	// rest of the Result is the median round's.
 	Rounds []float64 `json:"rounds,omitempty"`
@@ -91,6 +105,21 @@ func result(w Workload, path string, m measure) Result {
 		}
 	}
 	return r
+}
+
+// withUsage adds what the step cost to r.
+func (r Result) withUsage(u usage) Result {
+	r.ServingCPU, r.ClientCPU, r.PeakRSS, r.RPCs = Duration(u.servingCPU), Duration(u.clientCPU), u.peakRSS, u.calls
+	return r
+}
+
+// CPUPerGiB is cpu per GiB moved by the step, in seconds; ok is false
+// when it moved no bytes or cpu was not measured.
+func (r Result) CPUPerGiB(cpu Duration) (float64, bool) {
+	if r.Bytes <= 0 || cpu <= 0 {
+		return 0, false
+	}
+	return time.Duration(cpu).Seconds() / (float64(r.Bytes) / (1 << 30)), true
 }
 
 // Find returns the result of workload on path.

@@ -26,6 +26,7 @@ var AllPaths = []PathInfo{
 	{"kernel", "fallback mode: kernel NFS client -> efs-fuse tunnel (TLS)"},
 	{"client", "nfsclient in-process over TLS, no FUSE: the ceiling of our own stack"},
 	{"client-plain", "nfsclient over plain TCP to ganesha: the client path minus TLS"},
+	{libnfsPathName, "libnfs nfs-cp through an efs-utils-style stunnel client (sequential reads only)"},
 	{"local", "the export directory itself: the server's ceiling"},
 }
 
@@ -62,6 +63,11 @@ type Config struct {
 	Mount       string // an existing efs-fuse (or EFS) mount for the fuse path
 	KernelMount string // an existing fallback-mode mount for the kernel path
 	WorkDir     string // parent of the local target's files and mount point; default $TMPDIR
+	// Exe is the efs-fuse binary. When set, the local target and the fuse
+	// path's daemon run as processes of their own (as in production), so
+	// the CPU and memory columns say what each costs; otherwise both run
+	// in this process, and the fuse path's figures include the bench's.
+	Exe string
 
 	Progress io.Writer // progress bar destination; nil for none
 	Logger   *zap.Logger
@@ -200,18 +206,28 @@ func runPath(ctx context.Context, tgt *target, name string, round int, ws []Work
 		}
 		return err
 	}
-	e := &env{path: p, setup: setup, canDrop: canDropCaches(), tarball: tarball}
+	e := &env{path: p, setup: setup, canDrop: canDropCaches(), tarball: tarball, meter: meter{procs: procsOf(p), calls: tgt.callCounter(name)}}
 	for _, w := range ws {
 		if ctx.Err() != nil {
 			break
+		}
+		if s, ok := p.(interface{ supports(string) bool }); ok && !s.supports(w.Name) {
+			if bar != nil {
+				_ = bar.Add(1)
+			}
+			continue // the cell stays empty: the path cannot run it
 		}
 		describe(bar, name+": "+w.Name)
 		res := Result{Workload: w.Name, Path: name, Unit: w.Unit}
 		b, err := bodyOf(w.Name)
 		if err == nil {
 			var m measure
+			e.metered = false
 			if m, err = b(ctx, e, w.Params); err == nil {
 				res = result(w, name, m)
+				if e.metered {
+					res = res.withUsage(e.used)
+				}
 			}
 		}
 		if err != nil {

@@ -37,7 +37,8 @@ const (
 type target struct {
 	cfg        Config
 	log        *zap.Logger
-	local      *localtarget.Target // nil for a remote target
+	local      *localtarget.Target // in-process local target; nil otherwise
+	child      *childTarget        // local target in a process of its own (Config.Exe); nil otherwise
 	workDir    string              // removed on close; "" for a remote target
 	export     string              // the exported directory, "" when remote
 	addr       string              // TLS front end
@@ -71,6 +72,16 @@ func openTarget(ctx context.Context, cfg Config) (*target, error) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
+	if cfg.Exe != "" {
+		c, err := startChildTarget(sctx, cfg.Exe, t.export, filepath.Join(work, "state"))
+		if err != nil {
+			_ = os.RemoveAll(work)
+			return nil, err
+		}
+		t.child = c
+		t.addr, t.serverName, t.caFile, t.plainAddr = c.addr, c.serverName, c.caFile, c.nfsAddr
+		return t, nil
+	}
 	lt, err := localtarget.Start(sctx, localtarget.Options{
 		ExportDir: t.export, StateDir: filepath.Join(work, "state"), Listen: "127.0.0.1:0",
 		LeaseSeconds: 10, Logger: t.log.Named("target"),
@@ -89,16 +100,38 @@ func (t *target) close() error {
 	if t.local != nil {
 		err = t.local.Close()
 	}
+	if t.child != nil {
+		err = t.child.close()
+	}
 	if t.workDir != "" {
 		err = errors.Join(err, os.RemoveAll(t.workDir))
 	}
 	return err
 }
 
+// callCounter reads the local target's count of RPC calls relayed by its
+// front end, for a path that goes through it; nil when there is none to
+// read (a remote target; client-plain, which talks to ganesha directly).
+func (t *target) callCounter(path string) func() (uint64, error) {
+	if path == "client-plain" || path == "local" {
+		return nil
+	}
+	switch {
+	case t.local != nil:
+		return func() (uint64, error) { return t.local.Calls(), nil }
+	case t.child != nil:
+		return t.child.calls
+	}
+	return nil
+}
+
 // describe names the target in the report.
 func (t *target) describe() string {
 	if t.local != nil {
 		return "local (nfs-ganesha behind the TLS front end, export on " + t.export + ")"
+	}
+	if t.child != nil {
+		return "local (efs-fuse local-target: nfs-ganesha behind the TLS front end, export on " + t.export + ")"
 	}
 	return t.addr + " (" + t.serverName + ")"
 }
@@ -134,6 +167,8 @@ func (t *target) openPath(ctx context.Context, name string, round int) (Path, Pa
 		return p, p, err
 	case "client":
 		return t.openClient(ctx, name, sub, t.tlsDial)
+	case libnfsPathName:
+		return t.openLibNFS(ctx, sub)
 	case "client-plain":
 		if t.plainAddr == "" {
 			return nil, nil, &SkipError{"no plain NFS address for a remote target: pass --plain-target HOST:2049"}
@@ -216,19 +251,30 @@ func (t *target) openFUSE(ctx context.Context, sub string) (Path, Path, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("bench: fuse path: mount point: %w", err)
 	}
-	req, err := t.mountRequest(mnt)
-	if err != nil {
-		return nil, nil, errors.Join(err, os.Remove(mnt))
-	}
-	unmount, err := mountFUSE(ctx, req)
-	if err != nil {
-		return nil, nil, errors.Join(err, os.Remove(mnt))
+	var unmount func() error
+	var procs *procSet
+	if t.cfg.Exe != "" {
+		m, err := t.mountChild(ctx, mnt)
+		if err != nil {
+			return nil, nil, errors.Join(err, os.Remove(mnt))
+		}
+		unmount = m.close
+		procs = &procSet{serving: m.cmd.Process.Pid, hasServ: true, client: []int{self, m.cmd.Process.Pid}}
+	} else {
+		req, err := t.mountRequest(mnt)
+		if err != nil {
+			return nil, nil, errors.Join(err, os.Remove(mnt))
+		}
+		if unmount, err = mountFUSE(ctx, req); err != nil {
+			return nil, nil, errors.Join(err, os.Remove(mnt))
+		}
 	}
 	closeFn := func() error { return errors.Join(unmount(), os.Remove(mnt)) }
 	p, err := newOSPath("fuse", filepath.Join(mnt, sub), true, closeFn)
 	if err != nil {
 		return nil, nil, errors.Join(err, closeFn())
 	}
+	p.procs = procs
 	setup, err := t.setupFor(p, sub)
 	if err != nil {
 		return nil, nil, errors.Join(err, p.Close())
@@ -236,12 +282,32 @@ func (t *target) openFUSE(ctx context.Context, sub string) (Path, Path, error) {
 	return p, setup, nil
 }
 
+// mountChild mounts the target at mnt with the efs-fuse binary in the
+// foreground, as `efs-fuse -o tls ...` would in the background.
+func (t *target) mountChild(ctx context.Context, mnt string) (*childMount, error) {
+	fsID, region := t.fsIDRegion()
+	host, port, err := net.SplitHostPort(t.addr)
+	if err != nil {
+		return nil, fmt.Errorf("bench: fuse path: target address %q: %w", t.addr, err)
+	}
+	opts := fmt.Sprintf("tls,region=%s,nconnect=%d,mounttargetip=%s,mounttargetport=%s", region, t.cfg.NConnect, host, port)
+	if t.caFile != "" {
+		opts += ",cafile=" + t.caFile
+	}
+	return startChildMount(ctx, t.cfg.Exe, opts, fsID+":/", mnt)
+}
+
+// fsIDRegion are the file system ID and region named by the server name.
+func (t *target) fsIDRegion() (string, string) {
+	if labels := strings.Split(t.serverName, "."); len(labels) >= 3 && strings.HasPrefix(labels[0], "fs-") {
+		return labels[0], labels[2]
+	}
+	return "fs-00000000", localtarget.DefaultRegion
+}
+
 // mountRequest is what `efs-fuse -o tls,cafile=... DEVICE mnt` resolves to.
 func (t *target) mountRequest(mnt string) (*mountopts.MountRequest, error) {
-	fsID, region := "fs-00000000", localtarget.DefaultRegion
-	if labels := strings.Split(t.serverName, "."); len(labels) >= 3 && strings.HasPrefix(labels[0], "fs-") {
-		fsID, region = labels[0], labels[2]
-	}
+	fsID, region := t.fsIDRegion()
 	optStr := fmt.Sprintf("tls,region=%s,nconnect=%d", region, t.cfg.NConnect)
 	if t.caFile != "" {
 		optStr += ",cafile=" + t.caFile

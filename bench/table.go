@@ -43,6 +43,7 @@ func (r *Report) WriteTable(out io.Writer) error {
 		rows = append(rows, row)
 	}
 	writeAligned(out, rows, "l")
+	r.writeCosts(out)
 	r.writeFootnotes(out)
 	return nil
 }
@@ -109,6 +110,73 @@ func (r *Report) ratioCell(workload, path string) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2fx", v)
+}
+
+// writeCosts prints what each cell cost in CPU and memory, when measured:
+// the serving process's CPU (per GiB moved, or per operation), the whole
+// client's (application plus serving process) and the serving process's
+// peak RSS. Throughput varies with what else the machine runs; these do
+// much less.
+func (r *Report) writeCosts(out io.Writer) {
+	rows := [][]string{{"WORKLOAD", "PATH", "CPU", "CLIENT CPU", "PEAK RSS", "RPCS/OP"}}
+	for _, w := range r.Workloads {
+		first := true
+		for _, p := range r.RanPaths() {
+			res, ok := r.Find(w.Name, p)
+			if !ok || res.Error != "" || res.ClientCPU <= 0 {
+				continue
+			}
+			name := w.Name
+			if !first {
+				name = ""
+			}
+			first = false
+			serving := "-"
+			if res.PeakRSS > 0 { // the serving process was measured: its CPU may be 0 (a warm page cache)
+				serving = cpuCell(res, max(res.ServingCPU, 1))
+			}
+			rows = append(rows, []string{name, p, serving, cpuCell(res, res.ClientCPU), rssCell(res.PeakRSS), rpcCell(res)})
+		}
+	}
+	if len(rows) == 1 {
+		return
+	}
+	fmt.Fprintf(out, "\nCPU of the serving process and of the whole client (application + serving process), serving process's peak RSS,\nRPC calls per operation (per 1 MiB block for throughput)\n")
+	writeAligned(out, rows, "llrrrr")
+}
+
+// cpuCell prints CPU per GiB moved for throughput workloads and per
+// operation for the others, whose few bytes would make a per-GiB figure
+// meaningless.
+func cpuCell(res Result, cpu Duration) string {
+	if cpu <= 0 {
+		return "-"
+	}
+	if res.Unit == UnitMiBps {
+		if v, ok := res.CPUPerGiB(cpu); ok {
+			return fmt.Sprintf("%.2fs/GiB", v)
+		}
+		return "-"
+	}
+	if res.Ops <= 0 {
+		return "-"
+	}
+	return FormatLatency(time.Duration(cpu)/time.Duration(res.Ops)) + "/op"
+}
+
+// rpcCell is the RPC calls per operation of the cell's figure.
+func rpcCell(res Result) string {
+	if res.RPCs <= 0 || res.Ops <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", float64(res.RPCs)/float64(res.Ops))
+}
+
+func rssCell(b int64) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%dMiB", (b+(1<<20)-1)>>20)
 }
 
 // FormatValue prints a figure with about three significant digits.

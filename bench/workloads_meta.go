@@ -48,7 +48,7 @@ func smallFiles(ctx context.Context, e *env, p Params) (measure, error) {
 		}
 		return nil
 	}
-	start := time.Now()
+	start := e.begin()
 	err := errors.Join(
 		timed("create", func(i int) error {
 			f, err := e.path.Create(ctx, name(i))
@@ -81,7 +81,7 @@ func smallFiles(ctx context.Context, e *env, p Params) (measure, error) {
 	if err != nil {
 		return measure{}, err
 	}
-	return measure{ops: int64(p.Files), bytes: int64(p.Files) * p.FileSize, elapsed: time.Since(start), lat: h}, nil
+	return measure{ops: int64(p.Files), bytes: int64(p.Files) * p.FileSize, elapsed: e.end(start), lat: h}, nil
 }
 
 // listDir lists a directory of p.Files empty files p.Repeat times. The
@@ -195,7 +195,7 @@ func untar(ctx context.Context, e *env, _ Params) (measure, error) {
 	}
 	var m measure
 	tr := tar.NewReader(bytes.NewReader(e.tarball))
-	start := time.Now()
+	start := e.begin()
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -219,7 +219,7 @@ func untar(ctx context.Context, e *env, _ Params) (measure, error) {
 		}
 		m.lat.add(time.Since(t0))
 	}
-	m.elapsed = time.Since(start)
+	m.elapsed = e.end(start)
 	return m, nil
 }
 

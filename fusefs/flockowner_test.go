@@ -63,7 +63,7 @@ func newFlockEnv(t *testing.T) *flockEnv {
 		t.Fatal(err)
 	}
 	w := &lockWatch{Session: c, unlocked: map[[12]byte]int{}, freed: map[[12]byte]error{}}
-	fsys := &filesystem{sess: w, log: zaptest.NewLogger(t), maxIO: 1 << 20, opens: map[*openState]struct{}{}}
+	fsys := &filesystem{budget: newBudget(0), sess: w, log: zaptest.NewLogger(t), maxIO: 1 << 20, opens: map[*openState]struct{}{}}
 	return &flockEnv{c: c, w: w, n: &node{fsys: fsys, fh: fh}}
 }
 

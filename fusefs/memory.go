@@ -23,6 +23,7 @@ var (
 // trimmer runs the idle check; owned by the Server, ended by stop.
 type trimmer struct {
 	io       atomic.Uint64 // READs and WRITEs served, bumped by the handles
+	release  func()        // lets go of the mount's own free lists; nil for none
 	stopOnce sync.Once
 	quit     chan struct{}
 	done     chan struct{}
@@ -54,6 +55,9 @@ func (t *trimmer) run() {
 			// frees in a victim cache until the next: the first
 			// GC empties them, FreeOSMemory's own then frees
 			// their buffers and returns the memory.
+			if t.release != nil {
+				t.release()
+			}
 			runtime.GC()
 			freeOSMemory()
 			trimmed = cur

@@ -16,7 +16,8 @@ func TestTrimmerFreesOnceWhenIdle(t *testing.T) {
 	trimIdle, freeOSMemory = 100*time.Millisecond, func() { calls.Add(1) }
 	defer func() { trimIdle, freeOSMemory = oldIdle, oldFree }()
 
-	var tr trimmer
+	var released atomic.Int32
+	tr := trimmer{release: func() { released.Add(1) }}
 	tr.start()
 	defer tr.stop()
 	time.Sleep(300 * time.Millisecond)
@@ -38,6 +39,9 @@ func TestTrimmerFreesOnceWhenIdle(t *testing.T) {
 	time.Sleep(400 * time.Millisecond) // several idle periods
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("%d trims after one burst of I/O, want 1", n)
+	}
+	if n := released.Load(); n != 1 {
+		t.Errorf("free buffers let go %d times after one burst of I/O, want 1 (with the trim)", n)
 	}
 	tr.stop()
 	tr.stop()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -58,6 +57,10 @@ type Options struct {
 	// (permissions.go).
 	ServerMapsIdentity bool
 
+	// MemoryBudget bounds the bytes of write-behind and read-ahead data
+	// the mount holds, all files together (budget.go); 0 is 64 MiB.
+	MemoryBudget int64
+
 	Logger *zap.Logger
 	// Debug logs every FUSE request and reply (go-fuse's protocol log).
 	Debug bool
@@ -100,9 +103,10 @@ type filesystem struct {
 
 	repairs sync.WaitGroup // repairMissed goroutines (reclaim.go), waited for by Unmount and Close
 
-	raBytes atomic.Int64 // bytes held by read-ahead chunks, mount-wide (readahead.go)
-	trim    trimmer      // gives memory back after a burst of I/O (memory.go)
-	wbufs   sync.Pool    // of *wbuf: writes' copies of their data (wbuf.go)
+	budget *memBudget // write-behind and read-ahead memory, mount-wide (budget.go)
+	dirty  dirtyFiles // files holding uncommitted data, for the budget (dirty.go)
+	trim   trimmer    // gives memory back after a burst of I/O (memory.go)
+	wbufs  wbufPool   // writes' copies of their data, free for reuse (wbuf.go)
 }
 
 // Server is a live mount.
@@ -132,12 +136,13 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		o.Logger = zap.NewNop()
 	}
 	fsys := &filesystem{
-		sess:  o.Session,
-		creds: newCredentials(o.Unprivileged, o.FixedCred),
-		log:   o.Logger,
-		maxIO: int(min(o.Session.MaxWrite(), o.Session.MaxRead())),
-		opens: map[*openState]struct{}{},
-		ids:   o.IDs,
+		sess:   o.Session,
+		creds:  newCredentials(o.Unprivileged, o.FixedCred),
+		log:    o.Logger,
+		maxIO:  int(min(o.Session.MaxWrite(), o.Session.MaxRead())),
+		opens:  map[*openState]struct{}{},
+		budget: newBudget(o.MemoryBudget),
+		ids:    o.IDs,
 
 		kernelPermissions: !o.ServerMapsIdentity,
 	}
@@ -218,6 +223,8 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 	}
 	// The caller's logger names the mount point (mount_point).
 	fsys.log.Info("mounted", zap.String("source", o.FSName))
+	fsys.wbufs = newWbufPool(int(fsys.budget.limit)/fsys.maxIO + 1)
+	fsys.trim.release = fsys.wbufs.drain
 	fsys.trim.start()
 	return &Server{fuse: srv, fsys: fsys, root: root}, nil
 }

@@ -3,6 +3,7 @@ package fusefs
 import (
 	"context"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -18,17 +19,23 @@ var _ = (fs.NodeMkdirer)((*node)(nil))
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	ctx = opContext(ctx)
 	m := mode & 0o7777
+	n.known.forget()
 	fh, a, err := n.fsys.sess.Create(ctx, n.cred(ctx), n.getFH(), name, nfsclient.CreateDir, "", nfsclient.SetAttr{Mode: &m})
 	if err != nil {
 		return nil, n.errno(ctx, "CREATE(dir)", name, err)
 	}
-	return n.newChild(ctx, fh, a, out), 0
+	in := n.newChild(ctx, fh, a, out)
+	if child, ok := in.Operations().(*node); ok && a.Change != 0 {
+		child.known.startEmpty(a.Change, time.Now()) // made just now: empty
+	}
+	return in, 0
 }
 
 var _ = (fs.NodeSymlinker)((*node)(nil))
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	ctx = opContext(ctx)
+	n.known.forget()
 	fh, a, err := n.fsys.sess.Create(ctx, n.cred(ctx), n.getFH(), name, nfsclient.CreateSymlink, target, nfsclient.SetAttr{})
 	if err != nil {
 		return nil, n.errno(ctx, "CREATE(symlink)", name, err)
@@ -55,6 +62,7 @@ var _ = (fs.NodeMknoder)((*node)(nil))
 // does not support the type of node requested".
 func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	ctx = opContext(ctx)
+	n.known.forget()
 	m := mode & 0o7777
 	cred := n.cred(ctx)
 	var kind nfsclient.CreateKind
@@ -91,6 +99,7 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	if !ok {
 		return nil, syscall.EXDEV
 	}
+	n.known.forget()
 	a, err := n.fsys.sess.Link(ctx, n.cred(ctx), t.getFH(), n.getFH(), name)
 	if err != nil {
 		return nil, n.errno(ctx, "LINK", name, err)
@@ -104,6 +113,7 @@ var _ = (fs.NodeUnlinker)((*node)(nil))
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	ctx = opContext(ctx)
 	markRemoved(n.EmbeddedInode(), name, nil) // before: an open may race the REMOVE
+	n.known.forget()
 	return n.errno(ctx, "REMOVE", name, n.fsys.sess.Remove(ctx, n.cred(ctx), n.getFH(), name))
 }
 
@@ -112,6 +122,7 @@ var _ = (fs.NodeRmdirer)((*node)(nil))
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	ctx = opContext(ctx)
 	markRemoved(n.EmbeddedInode(), name, nil)
+	n.known.forget()
 	return n.errno(ctx, "REMOVE(dir)", name, n.fsys.sess.Remove(ctx, n.cred(ctx), n.getFH(), name))
 }
 
@@ -139,6 +150,8 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		return syscall.EINVAL
 	}
 	cred := n.cred(ctx)
+	n.known.forget()
+	np.known.forget()
 	if flags&renameNoReplace != 0 {
 		_, _, err := n.fsys.sess.Lookup(ctx, cred, np.getFH(), newName)
 		if err == nil {

@@ -44,6 +44,9 @@ type node struct {
 	// lockOwners are the POSIX and OFD lock owners that locked the file
 	// while it was open (flushowner.go).
 	lockOwners lockOwnerSet
+	// known is a directory's names when this mount knows all of them
+	// (knownnames.go).
+	known knownNames
 
 	// mu guards the fields below. Never held across an RPC; take it
 	// before any openState.mu.
@@ -172,6 +175,9 @@ var _ = (fs.NodeLookuper)((*node)(nil))
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	ctx = opContext(ctx)
+	if n.known.absent(name, time.Now(), n.entryTimeout()) {
+		return nil, syscall.ENOENT // a create's LOOKUP, mostly
+	}
 	fh, a, err := n.fsys.sess.Lookup(ctx, n.cred(ctx), n.getFH(), name)
 	if err != nil {
 		return nil, n.errno(ctx, "LOOKUP", name, err)
@@ -510,8 +516,10 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	}
 	res, err := n.fsys.sess.Open(ctx, cred, args)
 	if err != nil {
+		n.known.forget() // it may have changed the directory all the same
 		return nil, nil, 0, n.errno(ctx, "OPEN(create)", name, err)
 	}
+	n.known.created(name, res.DirChange, time.Now())
 	child := n.newChild(ctx, res.FH, res.Attr, out)
 	cn := child.Operations().(*node)
 	st := cn.adoptOpen(cred, res.Stateid, args.Access)

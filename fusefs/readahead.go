@@ -19,8 +19,9 @@ import (
 //
 // Memory is bounded per handle by twice raMaxWindow plus one chunk (the
 // window ahead, and one behind for requests that arrive late), and per
-// mount by raBudget: when the mount's prefetched bytes reach it, no new
-// chunk starts until others are consumed.
+// mount by the memory budget it shares with write-behind (budget.go): a
+// chunk is charged from its READ until its buffer is handed back, and
+// none starts while read-ahead's share of the budget is in use.
 //
 // Consistency: a chunk is only used if no write went through the node
 // after it was issued (node.writes), so a handle never reads its own
@@ -35,7 +36,6 @@ import (
 const (
 	raMinWindow = 2 << 20
 	raMaxWindow = 8 << 20
-	raBudget    = 64 << 20
 )
 
 // readahead is one handle's prefetch state.
@@ -66,19 +66,37 @@ type raChunk struct {
 
 	// data lives in the READ reply's pooled buffer, handed back by
 	// release once no one uses it: refs counts the chunk list's hold
-	// (until dropped) and each reader copying from it. Both guarded
+	// (until dropped) and each reader copying from it. All guarded
 	// by readahead.mu.
 	refs    int
-	release func() // set by fetch; nil while the READ is in flight
+	release func()     // set by fetch; nil while the READ is in flight
+	fetched bool       // the READ ended (fetch is done with the chunk)
+	budget  *memBudget // charged size bytes, until the buffer is handed back
 }
 
 // unrefLocked drops one hold on c and hands its buffer back after the
 // last. Caller holds readahead.mu.
 func (c *raChunk) unrefLocked() {
 	c.refs--
-	if c.refs == 0 && c.release != nil {
+	if c.refs == 0 {
+		c.freeLocked()
+	}
+}
+
+// freeLocked hands back the buffer of a chunk nobody holds, once its READ
+// ended (fetch calls it then otherwise), and its charge to the budget.
+// Caller holds readahead.mu.
+func (c *raChunk) freeLocked() {
+	if !c.fetched {
+		return
+	}
+	if c.release != nil {
 		c.release()
 		c.release = nil
+	}
+	if c.budget != nil {
+		c.budget.uncharge(int64(c.size))
+		c.budget = nil
 	}
 }
 
@@ -238,11 +256,10 @@ func (ra *readahead) fill(h *fileHandle, from, upto, gen uint64) {
 			// would mostly be a wasted READ.
 			return
 		}
-		if fsys.raBytes.Add(int64(size)) > raBudget {
-			fsys.raBytes.Add(-int64(size))
+		if !fsys.budget.tryCharge(int64(size)) {
 			return
 		}
-		c := &raChunk{off: off, size: size, gen: gen, done: make(chan struct{}), refs: 1}
+		c := &raChunk{off: off, size: size, gen: gen, done: make(chan struct{}), refs: 1, budget: fsys.budget}
 		ra.chunks = append(ra.chunks, c)
 		if ra.fetchCtx == nil {
 			ra.fetchCtx, ra.cancelFetch = context.WithCancel(context.Background())
@@ -264,10 +281,9 @@ func (ra *readahead) fetch(ctx context.Context, h *fileHandle, c *raChunk) {
 	c.data, c.eof, c.err = data, eof, err
 	ra.mu.Lock()
 	defer ra.mu.Unlock()
+	c.release, c.fetched = release, true
 	if c.refs == 0 {
-		release() // dropped while in flight: nobody will read it
-	} else {
-		c.release = release
+		c.freeLocked() // dropped while in flight: nobody will read it
 	}
 	if eof || (err == nil && uint64(n) < c.size) {
 		if e := c.off + uint64(n); ra.eof == 0 || e < ra.eof {
@@ -277,9 +293,10 @@ func (ra *readahead) fetch(ctx context.Context, h *fileHandle, c *raChunk) {
 }
 
 // dropLocked forgets the chunks that end at or before keepFrom (all of
-// them when keepFrom is 0) and returns their bytes to the mount's budget.
-// A chunk still being read is forgotten all the same; its READ finishes
-// into memory nobody looks at. Caller holds mu.
+// them when keepFrom is 0); each one's memory goes back to the budget
+// once no reply holds it and its READ ended. A chunk still being read is
+// forgotten all the same; its READ finishes into memory nobody looks at.
+// Caller holds mu.
 func (ra *readahead) dropLocked(fsys *filesystem, keepFrom uint64) {
 	kept := ra.chunks[:0]
 	for _, c := range ra.chunks {
@@ -287,7 +304,6 @@ func (ra *readahead) dropLocked(fsys *filesystem, keepFrom uint64) {
 			kept = append(kept, c)
 			continue
 		}
-		fsys.raBytes.Add(-int64(c.size)) // what fill charged
 		c.unrefLocked()
 	}
 	clear(ra.chunks[len(kept):])

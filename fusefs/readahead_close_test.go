@@ -28,7 +28,7 @@ func (d *deadServer) ReadData(ctx context.Context, _ rpc.Cred, _ nfsclient.FH, _
 // otherwise a dead server keeps the serving process alive.
 func TestReadaheadCloseFollowsItsContext(t *testing.T) {
 	d := &deadServer{reads: make(chan struct{}, 16)}
-	fsys := &filesystem{sess: d, maxIO: 1 << 20}
+	fsys := &filesystem{budget: newBudget(0), sess: d, maxIO: 1 << 20}
 	n := &node{fsys: fsys}
 	n.attr.Size = 64 << 20
 	h := newFileHandle(n, &openState{}, rpc.Root)
@@ -59,7 +59,7 @@ func TestReadaheadCloseFollowsItsContext(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("close still waits for READs of a dead server after its context ended")
 	}
-	if got := fsys.raBytes.Load(); got != 0 {
-		t.Errorf("%d read-ahead bytes still charged after close", got)
+	if used, _ := fsys.budget.stats(); used != 0 {
+		t.Errorf("%d read-ahead bytes still charged after close", used)
 	}
 }

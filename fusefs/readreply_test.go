@@ -16,7 +16,7 @@ var _ interface {
 func TestReadReply(t *testing.T) {
 	released := 0
 	ra := &readahead{}
-	chunk := &raChunk{data: []byte("0123456789"), refs: 1, release: func() { released++ }}
+	chunk := &raChunk{data: []byte("0123456789"), refs: 1, fetched: true, release: func() { released++ }}
 
 	// A request of 8 bytes: 4 from the chunk, the rest read directly
 	// into dest at the position they take in the reply.

@@ -20,23 +20,20 @@ import (
 // the data known durable and the copy dropped.
 //
 // COMMIT runs on flush (close), fsync, release, before a truncate, and
-// early when a file has more than maxUncommitted bytes kept, which bounds
-// the memory a big sequential write holds.
+// early when the mount's memory budget is full (budget.go): a write
+// waiting for room commits the file keeping the most, which bounds the
+// memory of every writer together.
 //
 // Known limit: a resent write can overwrite a newer overlapping write
 // that completed after the COMMIT's snapshot was taken. The kernel does
 // not normally send overlapping concurrent writes for one file.
 
-// maxUncommitted is how much data one file may keep uncommitted before a
-// write COMMITs early: 64 MiB is ~64 round trips of 1 MiB WRITEs, enough
-// to keep the server's write-back streaming, and bounds memory per file.
-const maxUncommitted = 64 << 20
-
 // writeBehindWindow bounds the bytes of one file's WRITEs in flight.
 // EFS is latency-bound (a WRITE takes milliseconds), so a writer that
 // waited for each WRITE would crawl; 16 MiB keeps 16 1 MiB WRITEs going,
 // enough to fill the session's slots at EFS's per-client throughput, and
-// bounds the memory a writer can pin.
+// bounds the memory a writer can pin (the mount's budget bounds all of
+// them together).
 const writeBehindWindow = 16 << 20
 
 // writeback is the uncommitted writes of one file, and its WRITEs in
@@ -62,6 +59,7 @@ type writeback struct {
 	held     *heldWrite    // small writes gathered, not sent yet (gather.go)
 	changed  chan struct{} // closed and replaced when inflight shrinks
 	failed   error         // first failed asynchronous WRITE, not yet reported
+	cred     rpc.Cred      // of the last write kept: whom a COMMIT for memory runs as
 }
 
 // writeSpan is the byte range [off, end) of one write in flight.
@@ -85,10 +83,9 @@ func (wb *writeback) write(ctx context.Context, cred rpc.Cred, n *node, stateid 
 	if err := wb.takeFailure(); err != nil {
 		return 0, err
 	}
-	if wb.size() > maxUncommitted {
-		if err := wb.commit(ctx, cred, n); err != nil {
-			return 0, err
-		}
+	// Back-pressure: wait while the mount's buffers fill its budget.
+	if err := n.fsys.budget.wait(ctx, n.fsys.relieve); err != nil {
+		return 0, err
 	}
 	n.writes.Add(1)
 	if len(data) < n.fsys.maxIO {
@@ -149,7 +146,7 @@ func (wb *writeback) send(ctx context.Context, cred rpc.Cred, n *node, stateid n
 			return fmt.Errorf("WRITE at %d made no progress", off+uint64(done))
 		}
 		if res.Committed == nfsclient.Unstable {
-			wb.keep(uncommitted{off: off + uint64(done), data: chunk[:res.Count], buf: buf.hold(), verf: res.Verifier, stateid: stateid})
+			wb.keep(n, cred, uncommitted{off: off + uint64(done), data: chunk[:res.Count], buf: buf.hold(), verf: res.Verifier, stateid: stateid})
 		}
 		done += int(res.Count)
 	}
@@ -243,11 +240,22 @@ func (wb *writeback) takeFailure() error {
 	return err
 }
 
-func (wb *writeback) keep(u uncommitted) {
+// keep records a write the server may still lose, made as cred; the file
+// becomes one a COMMIT can free memory from.
+func (wb *writeback) keep(n *node, cred rpc.Cred, u uncommitted) {
 	wb.mu.Lock()
-	defer wb.mu.Unlock()
 	wb.pending = append(wb.pending, u)
 	wb.bytes += len(u.data)
+	wb.cred = cred
+	n.fsys.dirty.add(n) // under mu, so that take cannot slip in between
+	wb.mu.Unlock()
+}
+
+// lastCred is the user of the last write kept; ok is false when none is.
+func (wb *writeback) lastCred() (rpc.Cred, bool) {
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	return wb.cred, len(wb.pending) > 0
 }
 
 func (wb *writeback) size() int {
@@ -257,23 +265,27 @@ func (wb *writeback) size() int {
 }
 
 // take removes and returns the kept writes.
-func (wb *writeback) take() []uncommitted {
+func (wb *writeback) take(n *node) []uncommitted {
 	wb.mu.Lock()
-	defer wb.mu.Unlock()
 	p := wb.pending
 	wb.pending, wb.bytes = nil, 0
+	n.fsys.dirty.remove(n)
+	wb.mu.Unlock()
 	return p
 }
 
 // putBack returns writes whose durability is still unknown (a COMMIT or
 // resend failed), ahead of any kept since, so a later commit retries them.
-func (wb *writeback) putBack(p []uncommitted) {
+func (wb *writeback) putBack(n *node, p []uncommitted) {
 	wb.mu.Lock()
-	defer wb.mu.Unlock()
 	for _, u := range p {
 		wb.bytes += len(u.data)
 	}
 	wb.pending = append(p, wb.pending...)
+	if len(wb.pending) > 0 {
+		n.fsys.dirty.add(n)
+	}
+	wb.mu.Unlock()
 }
 
 // commit makes every write kept so far durable: COMMIT, then a FILE_SYNC
@@ -291,7 +303,7 @@ func (wb *writeback) commit(ctx context.Context, cred rpc.Cred, n *node) error {
 	if err := wb.takeFailure(); err != nil {
 		return err
 	}
-	p := wb.take()
+	p := wb.take(n)
 	if len(p) == 0 {
 		return nil
 	}
@@ -299,7 +311,7 @@ func (wb *writeback) commit(ctx context.Context, cred rpc.Cred, n *node) error {
 	fh := n.getFH()
 	verf, err := fsys.sess.Commit(ctx, cred, fh, 0, 0)
 	if err != nil {
-		wb.putBack(p)
+		wb.putBack(n, p)
 		return fmt.Errorf("COMMIT: %w", err)
 	}
 	for i, u := range p {
@@ -308,7 +320,7 @@ func (wb *writeback) commit(ctx context.Context, cred rpc.Cred, n *node) error {
 		}
 		if err := resend(ctx, fsys, cred, fh, u); err != nil {
 			releaseAll(p[:i])
-			wb.putBack(p[i:])
+			wb.putBack(n, p[i:])
 			return err
 		}
 	}

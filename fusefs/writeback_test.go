@@ -73,7 +73,7 @@ func TestWritebackResendsAfterRestart(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeStore{unstable: map[uint64][]byte{}}
-			n := &node{fsys: &filesystem{sess: f, maxIO: 4, log: zap.NewNop()}}
+			n := &node{fsys: &filesystem{budget: newBudget(0), sess: f, maxIO: 4, log: zap.NewNop()}}
 			data := []byte("0123456789")
 			if got, err := n.wb.write(context.Background(), rpc.Root, n, nfsclient.AnonymousStateid, data, 0); err != nil || got != len(data) {
 				t.Fatalf("write = %d, %v", got, err)
@@ -121,7 +121,7 @@ func TestWriteBehind(t *testing.T) {
 	ctx := context.Background()
 	t.Run("ReturnsBeforeTheWriteLands", func(t *testing.T) {
 		f := &slowStore{fakeStore: fakeStore{unstable: map[uint64][]byte{}}, delay: 50 * time.Millisecond, fail: 1 << 62}
-		n := &node{fsys: &filesystem{sess: f, maxIO: 1 << 20, log: zap.NewNop()}}
+		n := &node{fsys: &filesystem{budget: newBudget(0), sess: f, maxIO: 1 << 20, log: zap.NewNop()}}
 		start := time.Now()
 		for i := 0; i < 8; i++ {
 			if _, err := n.wb.write(ctx, rpc.Root, n, nfsclient.AnonymousStateid, []byte("abcd"), uint64(i*4)); err != nil {
@@ -140,7 +140,7 @@ func TestWriteBehind(t *testing.T) {
 	})
 	t.Run("OverlappingWritesKeepTheirOrder", func(t *testing.T) {
 		f := &slowStore{fakeStore: fakeStore{unstable: map[uint64][]byte{}}, delay: 20 * time.Millisecond, fail: 1 << 62}
-		n := &node{fsys: &filesystem{sess: f, maxIO: 1 << 20, log: zap.NewNop()}}
+		n := &node{fsys: &filesystem{budget: newBudget(0), sess: f, maxIO: 1 << 20, log: zap.NewNop()}}
 		for _, b := range []string{"first", "secnd", "third"} {
 			if _, err := n.wb.write(ctx, rpc.Root, n, nfsclient.AnonymousStateid, []byte(b), 0); err != nil {
 				t.Fatal(err)
@@ -156,7 +156,7 @@ func TestWriteBehind(t *testing.T) {
 	t.Run("FailureReportedOnce", func(t *testing.T) {
 		f := &slowStore{fakeStore: fakeStore{unstable: map[uint64][]byte{}}, fail: 8}
 		// maxIO 4: each write is a full WRITE, sent at once, not gathered.
-		n := &node{fsys: &filesystem{sess: f, maxIO: 4, log: zap.NewNop()}}
+		n := &node{fsys: &filesystem{budget: newBudget(0), sess: f, maxIO: 4, log: zap.NewNop()}}
 		for i := 0; i < 3; i++ {
 			if _, err := n.wb.write(ctx, rpc.Root, n, nfsclient.AnonymousStateid, []byte("abcd"), uint64(i*4)); err != nil {
 				t.Fatal(err)
@@ -178,7 +178,7 @@ func TestWriteBehind(t *testing.T) {
 func TestGatheredCommit(t *testing.T) {
 	ctx := context.Background()
 	f := &slowStore{fakeStore: fakeStore{unstable: map[uint64][]byte{}}, fail: 1 << 62}
-	n := &node{fsys: &filesystem{sess: f, maxIO: 1 << 20, log: zap.NewNop()}}
+	n := &node{fsys: &filesystem{budget: newBudget(0), sess: f, maxIO: 1 << 20, log: zap.NewNop()}}
 	for i := 0; i < 16; i++ {
 		if _, err := n.wb.write(ctx, rpc.Root, n, nfsclient.AnonymousStateid, []byte("0123456789abcdef"), uint64(i*16)); err != nil {
 			t.Fatal(err)
@@ -192,7 +192,7 @@ func TestGatheredCommit(t *testing.T) {
 	}
 
 	f2 := &slowStore{fakeStore: fakeStore{unstable: map[uint64][]byte{}}, fail: 0}
-	n2 := &node{fsys: &filesystem{sess: f2, maxIO: 1 << 20, log: zap.NewNop()}}
+	n2 := &node{fsys: &filesystem{budget: newBudget(0), sess: f2, maxIO: 1 << 20, log: zap.NewNop()}}
 	if _, err := n2.wb.write(ctx, rpc.Root, n2, nfsclient.AnonymousStateid, []byte("doomed"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestFsyncCommitFailure(t *testing.T) {
 	ctx := context.Background()
 	f := &failingCommitStore{fakeStore: fakeStore{unstable: map[uint64][]byte{}}, failCommits: 1}
 	// maxIO 4: the write goes out at once as three UNSTABLE WRITEs.
-	n := &node{fsys: &filesystem{sess: f, maxIO: 4, log: zap.NewNop()}}
+	n := &node{fsys: &filesystem{budget: newBudget(0), sess: f, maxIO: 4, log: zap.NewNop()}}
 	h := newFileHandle(n, &openState{n: n}, rpc.Root)
 	data := []byte("0123456789")
 	if got, e := h.Write(ctx, data, 0); e != 0 || got != uint32(len(data)) {

@@ -54,6 +54,17 @@ type OpenResult struct {
 	// AttrSet is the set of attributes the server set at creation; with
 	// Exclusive the caller must SETATTR the rest (section 18.16.3).
 	AttrSet nfsv4.Bitmap4
+	// DirChange is the directory's change attribute before and after the
+	// OPEN (its change_info4); meaningful for an OPEN by name.
+	DirChange ChangeInfo
+}
+
+// ChangeInfo is a directory's change attribute just before and just after
+// an operation that changed it (change_info4). Atomic says the server
+// took both with nothing else changing the directory in between.
+type ChangeInfo struct {
+	Atomic        bool
+	Before, After uint64
 }
 
 // OpenOwner returns the default open-owner for cred: one per uid.
@@ -107,7 +118,9 @@ func (c *Client) Open(ctx context.Context, cred rpc.Cred, a OpenArgs) (OpenResul
 	if err != nil {
 		return OpenResult{}, err
 	}
-	return OpenResult{FH: fh, Stateid: ok.Resok4.Stateid, Attr: attr, AttrSet: ok.Resok4.Attrset}, nil
+	ci := ok.Resok4.Cinfo
+	return OpenResult{FH: fh, Stateid: ok.Resok4.Stateid, Attr: attr, AttrSet: ok.Resok4.Attrset,
+		DirChange: ChangeInfo{Atomic: ci.Atomic, Before: ci.Before, After: ci.After}}, nil
 }
 
 // CloseState releases an open stateid (CLOSE, RFC 8881 section 18.2).

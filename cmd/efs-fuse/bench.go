@@ -27,6 +27,9 @@ type benchOptions struct {
 	verbose   bool
 	// cpuProfile is --cpuprofile: where to write a CPU profile of the run.
 	cpuProfile string
+	// inProcess is --in-process: the local target and the fuse path's
+	// daemon run in the bench process instead of processes of their own.
+	inProcess bool
 }
 
 const benchLong = `Runs the same workloads on several paths to the same data and prints one table
@@ -38,6 +41,8 @@ Paths:
                 (--kernel-mount DIR; skipped where the kernel has no NFS client)
   client        the nfsclient library in-process over TLS, no FUSE: our ceiling
   client-plain  nfsclient over plain TCP to the server: what TLS costs
+  libnfs-stunnel  libnfs's nfs-cp through an efs-utils-style stunnel client: sequential
+                reads only (skipped where nfs-cp or stunnel4 is missing)
   local         the export directory itself: the server's ceiling
 
 Workloads: seqwrite, seqread-cold, seqread-warm, randread-1, randread-N
@@ -78,7 +83,7 @@ func newBenchCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&o.cfg.Paths, "paths", nil, "paths to run, comma-separated (default all: fuse,kernel,client,client-plain,local)")
+	f.StringSliceVar(&o.cfg.Paths, "paths", nil, "paths to run, comma-separated (default all: fuse,kernel,client,client-plain,libnfs-stunnel,local)")
 	f.StringSliceVar(&o.cfg.Workloads, "workloads", nil, "workloads to run, comma-separated; 'seqread*' matches a prefix (default all)")
 	f.StringVar(&o.size, "size", fmt.Sprintf("%dMiB", d.Size>>20), "size of the large file (sequential and random workloads): N, NKiB, NMiB, NGiB")
 	f.IntVar(&o.cfg.Sizes.Threads, "threads", d.Threads, "threads of the multi-threaded random read")
@@ -100,7 +105,8 @@ func newBenchCmd() *cobra.Command {
 	f.StringVar(&o.chartFile, "chart", "", "also draw the ratios to this .svg or .png file")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log at DEBUG level to stderr")
-	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (the in-process FUSE server and clients) to this file")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process to this file (with --in-process: the FUSE server, the clients and the target's front end)")
+	f.BoolVar(&o.inProcess, "in-process", false, "run the local target and the fuse path's daemon in this process (one profile covers them; the CPU columns then mix them with the application)")
 	return cmd
 }
 
@@ -122,6 +128,13 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 	o.cfg.Logger = log
 	if !o.quiet && !o.verbose && isTerminal(stderr) {
 		o.cfg.Progress = stderr
+	}
+	if !o.inProcess {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench: find the efs-fuse binary to run the daemon and the target with (or use --in-process): %w", err)
+		}
+		o.cfg.Exe = exe
 	}
 	if o.cpuProfile != "" {
 		stop, err := startCPUProfile(o.cpuProfile)

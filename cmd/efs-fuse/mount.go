@@ -199,6 +199,7 @@ func runMount(ctx context.Context, o *mountOptions, d *mountDeps) error {
 	}
 	workLogged := false // the work logs its own failure; the parent must not repeat it
 	err = d.Daemonize(o.Foreground, func(ready func()) error {
+		limitMemory() // in the daemon only: not in a process that merely starts it
 		var once sync.Once
 		err := d.Mounter.Mount(ctx, req, func() {
 			once.Do(func() {

@@ -25,6 +25,7 @@ const ControlUsage = `blackhole DURATION        silence all client traffic for D
 delay LATENCY DURATION    add LATENCY to every chunk each way for DURATION
 heal                      end any black hole or delay now
 cut                       close every client connection
+calls                     the RPC calls relayed to ganesha so far (all connections; no fault)
 restart [--grace] [--kill] restart ganesha on the same port (--grace: clients must reclaim; --kill: SIGKILL)`
 
 // controlTimeout bounds one command; a restart takes well under a second
@@ -159,7 +160,7 @@ func parseControl(args []string) (controlCommand, error) {
 		c.durations, err = durations(1)
 	case "delay":
 		c.durations, err = durations(2)
-	case "heal", "cut":
+	case "heal", "cut", "calls":
 		if len(args) != 1 {
 			err = fmt.Errorf("%s takes no arguments", args[0])
 		}
@@ -201,6 +202,8 @@ func (t *Target) runControl(ctx context.Context, args []string) (string, error) 
 		return "healed", nil
 	case "cut":
 		return fmt.Sprintf("cut %d connection(s)", t.CutConnections()), nil
+	case "calls":
+		return fmt.Sprint(t.Calls()), nil
 	}
 	// restart
 	start := time.Now()

@@ -133,3 +133,17 @@ func TestCloseDuringBlackhole(t *testing.T) {
 		t.Error("held call still pending after Close")
 	}
 }
+
+// The front end counts the RPC calls it relays (the bench's round trips),
+// over every connection, and the control socket reports the count.
+func TestCallsCounted(t *testing.T) {
+	tg := testtarget.Start(t)
+	before := tg.Calls()
+	a, b := dialTLS(t, tg), dialTLS(t, tg)
+	timedPing(t, a, 1)
+	timedPing(t, b, 2)
+	timedPing(t, a, 3)
+	if got := tg.Calls() - before; got != 3 {
+		t.Errorf("%d calls counted for 3 NULL pings on two connections", got)
+	}
+}

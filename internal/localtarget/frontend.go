@@ -66,6 +66,9 @@ type frontEnd struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	nextID atomic.Uint64
+	// calls counts the RPC records relayed to ganesha, all connections
+	// together: what a benchmark reads as round trips (Calls).
+	calls atomic.Uint64
 
 	mu     sync.Mutex
 	conns  map[uint64]*relay // GUARDED_BY(mu)
@@ -188,6 +191,7 @@ const pumpBuffer = 1 << 20
 func (f *frontEnd) pump(r *relay, dir direction, dst, src net.Conn) error {
 	buf := make([]byte, pumpBuffer)
 	var frags rpc.FragmentTracker
+	var counted uint64 // of frags.Records, added to f.calls
 	for {
 		n, rerr := src.Read(buf)
 		frags.Advance(buf[:n])
@@ -196,6 +200,10 @@ func (f *frontEnd) pump(r *relay, dir direction, dst, src net.Conn) error {
 			m, rerr = src.Read(buf[n:])
 			frags.Advance(buf[n : n+m])
 			n += m
+		}
+		if dir == toServer && frags.Records > counted {
+			f.calls.Add(frags.Records - counted)
+			counted = frags.Records
 		}
 		if n > 0 {
 			p := buf[:n]

@@ -82,6 +82,8 @@ type ganeshaParams struct {
 //     runs here and ganesha only logs that, harmlessly.
 //   - Only_Numeric_Owners: owners travel as "uid"/"gid" strings, as EFS does
 //     with AUTH_SYS, without an idmapd domain.
+//   - Minor_Versions: 4.0 and 4.1, as EFS serves. efs-fuse speaks 4.1;
+//     libnfs (the bench's libnfs-stunnel comparison path) speaks only 4.0.
 //   - Slot_Table_Size: the most slots a session is granted (ganesha's default
 //     is 64, range 1-1024). Larger, so a client may keep more than 64
 //     requests in flight on one session, as the tests of that do.
@@ -96,7 +98,7 @@ NFS_CORE_PARAM {
 	Dbus_Name_Prefix = efsfuse{{.Port}};
 }
 NFSV4 {
-	Minor_Versions = 1;
+	Minor_Versions = 0, 1;
 	Graceless = {{if .Grace}}false{{else}}true{{end}};
 {{- if .Grace}}
 	Grace_Period = {{.GraceSeconds}};

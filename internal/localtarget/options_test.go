@@ -71,7 +71,7 @@ func TestRenderGaneshaConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"NFS_Port = 12049;", "Bind_addr = 127.0.0.1;", "Minor_Versions = 1;", "Graceless = true;",
+	for _, want := range []string{"NFS_Port = 12049;", "Bind_addr = 127.0.0.1;", "Minor_Versions = 0, 1;", "Graceless = true;",
 		"Lease_Lifetime = 5;", `RecoveryRoot = "/st/recovery";`, `Path = "/srv/export";`, "Pseudo = /;", "Name = VFS;",
 		"Squash = No_Root_Squash;", "Enable_UDP = false;"} {
 		if !strings.Contains(conf, want) {

@@ -232,6 +232,10 @@ func (t *Target) GaneshaPID() int {
 	return 0
 }
 
+// Calls is the number of RPC calls (COMPOUNDs and NULL pings) the front
+// end has relayed to ganesha, all client connections together.
+func (t *Target) Calls() uint64 { return t.front.calls.Load() }
+
 // NFSAddr is ganesha's plain-TCP loopback address (for TLS vs plain benchmarks).
 func (t *Target) NFSAddr() string { return t.nfsAddr }
 

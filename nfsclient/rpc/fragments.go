@@ -12,6 +12,9 @@ type FragmentTracker struct {
 	left uint32 // body bytes of the current fragment still to come
 	hdr  [MarkSize]byte
 	hn   int // bytes of the next record mark seen so far
+	// Records counts the records whose last fragment has begun: the RPC
+	// calls (or replies) the stream carried, for a relay's statistics.
+	Records uint64
 }
 
 // Advance accounts for p, the next bytes of the stream.
@@ -27,8 +30,12 @@ func (t *FragmentTracker) Advance(p []byte) {
 		t.hn += k
 		p = p[k:]
 		if t.hn == MarkSize {
-			t.left = binary.BigEndian.Uint32(t.hdr[:]) &^ lastFragmentBit
+			mark := binary.BigEndian.Uint32(t.hdr[:])
+			t.left = mark &^ lastFragmentBit
 			t.hn = 0
+			if mark&lastFragmentBit != 0 {
+				t.Records++
+			}
 		}
 	}
 }

@@ -135,5 +135,8 @@ func TestFragmentTracker(t *testing.T) {
 		if tr.MidFragment() {
 			t.Fatalf("split at %d: MidFragment at the end of the stream", cut)
 		}
+		if tr.Records != 2 {
+			t.Fatalf("split at %d: %d records counted, want 2 (a record of two fragments is one)", cut, tr.Records)
+		}
 	}
 }
