@@ -47,7 +47,8 @@
 // The kernel client's coherence model, for hosts sharing a file system
 // (docs/SEMANTICS.md). Attributes are cached as acregmin ... acdirmax say
 // (AttrCache: adaptive, 1s by default), names as long as their
-// directory's attributes, missing names not at all. Close-to-open
+// directory's attributes, missing names only where this mount knows
+// every name (knownnames.go), as long too. Close-to-open
 // consistency: each open compares the file's change attribute with the
 // one seen at the previous open and lets the kernel keep its cached pages
 // (FOPEN_KEEP_CACHE) and attributes only when it is unchanged. Our own
