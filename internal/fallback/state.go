@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/efs-fuse/efs-fuse/internal/statefile"
@@ -99,7 +100,7 @@ func ListStates(dir string) ([]StateEntry, error) {
 	var out []StateEntry
 	for _, e := range entries {
 		name := e.Name()
-		if !e.Type().IsRegular() || !strings.HasPrefix(strings.TrimPrefix(name, tempPrefix), "fs-") {
+		if !e.Type().IsRegular() || !isStateFileName(strings.TrimPrefix(name, tempPrefix)) {
 			continue
 		}
 		path := filepath.Join(dir, name)
@@ -110,4 +111,15 @@ func ListStates(dir string) ([]StateEntry, error) {
 		out = append(out, StateEntry{Path: path, State: s, Err: err, Temp: strings.HasPrefix(name, tempPrefix)})
 	}
 	return out, nil
+}
+
+// isStateFileName: fs-<id>.<mount point>.<port>, which the tunnel's log
+// (<state file name>.tunnel.log, in the state directory by default) is not.
+func isStateFileName(name string) bool {
+	i := strings.LastIndexByte(name, '.')
+	if !strings.HasPrefix(name, "fs-") || i < 0 || i == len(name)-1 {
+		return false
+	}
+	_, err := strconv.Atoi(name[i+1:])
+	return err == nil
 }

@@ -80,6 +80,10 @@ func TestReadStateMalformed(t *testing.T) {
 	if err := WriteState(dir, "fs-3.mnt.fuse.20005", &State{PID: 8, Cmd: []string{"x"}, MountPoint: "/m", Mode: "fuse"}); err != nil {
 		t.Fatal(err)
 	}
+	// The tunnel's log lives next to its state file by default.
+	if err := os.WriteFile(filepath.Join(dir, "fs-2.mnt.x.20004.tunnel.log"), []byte("2026-12-06 log line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	list, err := ListStates(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +98,6 @@ func TestReadStateMalformed(t *testing.T) {
 		}
 	}
 	if len(list) != 4 || bad != 3 || temps != 1 {
-		t.Errorf("ListStates = %d entries, %d malformed, %d temp; want 4, 3, 1 (the FUSE-mode file skipped)", len(list), bad, temps)
+		t.Errorf("ListStates = %d entries, %d malformed, %d temp; want 4, 3, 1 (the FUSE-mode file and the tunnel log skipped)", len(list), bad, temps)
 	}
 }
