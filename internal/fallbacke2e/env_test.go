@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -52,6 +53,13 @@ func newGuestEnv(t *testing.T, target ...func(*localtarget.Options)) *guestEnv {
 // teardown unmounts what a failed test left (lazily: the server may be
 // gone) and stops the watchdog the mount started.
 func (e *guestEnv) teardown(t *testing.T) {
+	if t.Failed() {
+		for _, name := range []string{"mount-watchdog.log", "mount.log"} {
+			if b, err := os.ReadFile(filepath.Join("/var/log/amazon/efs", name)); err == nil {
+				t.Logf("%s:\n%s", name, b)
+			}
+		}
+	}
 	if _, ok := mountOptions(t, e.mnt); ok {
 		_ = syscall.Unmount(e.mnt, syscall.MNT_DETACH)
 	}
@@ -96,7 +104,8 @@ func (e *guestEnv) unmount(t *testing.T) {
 	waitFor(t, 60*time.Second, "the watchdog to remove the state of the unmounted tunnel", func() bool {
 		return len(states(t)) == 0
 	})
-	waitFor(t, 10*time.Second, "the tunnel to exit after the unmount", func() bool {
+	// Gone, not a zombie: kill(pid, 0) succeeds on a zombie.
+	waitFor(t, 10*time.Second, fmt.Sprintf("the tunnel (pid %d) to exit after the unmount", st.State.PID), func() bool {
 		return syscall.Kill(st.State.PID, 0) != nil
 	})
 	for _, f := range st.State.Files {
@@ -148,9 +157,29 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	for end := time.Now().Add(d); !cond(); time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(end) {
-			t.Fatalf("waited %v for %s", d, what)
+			t.Fatalf("waited %v for %s; processes:\n%s", d, what, processes())
 		}
 	}
+}
+
+// processes lists the guest's processes (pid, state, command line), for a
+// failure message.
+func processes() string {
+	var b strings.Builder
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		stat, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		cmd, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline"))
+		state := "?"
+		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) {
+			state = string(stat[i+2])
+		}
+		fmt.Fprintf(&b, "%s %s %s\n", filepath.Base(filepath.Dir(p)), state, strings.ReplaceAll(string(cmd), "\x00", " "))
+	}
+	return b.String()
 }
 
 // randomFile writes size pseudo-random bytes to path (outside any mount)
