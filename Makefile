@@ -18,12 +18,16 @@ deps:
 # The whole suite: unit tests, wire tests and integration tests against the
 # real local target (nfs-ganesha + TLS front end), all with the race
 # detector; then the end-to-end fault tests (hundreds of MiB through FUSE
-# while connections are cut and servers restart) without it.
+# while connections are cut and servers restart) without it; then fallback
+# mode end to end with a real kernel NFS client in User-Mode Linux guests
+# (internal/umltest), also without it: the guest cannot map its shadow memory.
 E2E := ./internal/e2e/...
+GUEST := ./internal/fallbacke2e/...
 test: build deps
 	$(GO) vet $(PKGS)
-	$(GO) test -race -count=1 -timeout 15m $$($(GO) list $(PKGS) | grep -v /internal/e2e)
+	$(GO) test -race -count=1 -timeout 15m $$($(GO) list $(PKGS) | grep -v -e /internal/e2e -e /internal/fallbacke2e)
 	$(GO) test -count=1 -timeout 10m $(E2E)
+	$(GO) test -count=1 -parallel 3 -timeout 20m $(GUEST)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

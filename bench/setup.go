@@ -157,14 +157,7 @@ func (t *target) openPath(ctx context.Context, name string, round int) (Path, Pa
 	case "fuse":
 		return t.openFUSE(ctx, sub)
 	case "kernel":
-		if !fallback.KernelHasNFS4() {
-			return nil, nil, &SkipError{"kernel has no NFS client (nfs4 not in /proc/filesystems)"}
-		}
-		if t.cfg.KernelMount == "" {
-			return nil, nil, &SkipError{"needs --kernel-mount DIR: a fallback-mode mount (efs-fuse -o tls,fallback ...) of the same target"}
-		}
-		p, err := newOSPath(name, filepath.Join(t.cfg.KernelMount, sub), true, nil)
-		return p, p, err
+		return t.openKernel(ctx, sub)
 	case "client":
 		return t.openClient(ctx, name, sub, t.tlsDial)
 	case libnfsPathName:

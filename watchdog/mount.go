@@ -158,6 +158,7 @@ func (m *mount) pollTunnel(st *mountstate.Fallback, table MountTable) bool {
 			if err := signalRecorded(st.PID, st.PIDStart, unix.SIGTERM); err != nil {
 				m.log.Error("stop tunnel", zap.Error(err))
 			}
+			m.awaitExit(st.PID)
 		}
 		removeFiles(m.log, m.w.o.StateDir, append(append([]string(nil), st.Files...), m.path))
 		return false
@@ -166,6 +167,35 @@ func (m *mount) pollTunnel(st *mountstate.Fallback, table MountTable) bool {
 		m.probe.start(st.MountPoint, now)
 	}
 	return true
+}
+
+// stopWait is how long a tunnel gets to close its connections after
+// SIGTERM before it is killed.
+const stopWait = 10 * time.Second
+
+// awaitExit waits for a stopped tunnel to exit, killing it after stopWait.
+// A tunnel this watchdog restarted is its child, and Alive is what reaps
+// it: supervision ends right after, so without this wait every such
+// tunnel stayed behind as a zombie for the watchdog's lifetime.
+func (m *mount) awaitExit(pid int) {
+	wait := func(d time.Duration) bool {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if !m.w.o.Alive(pid) {
+				return true
+			}
+		}
+		return false
+	}
+	if wait(stopWait) {
+		return
+	}
+	m.log.Warn("the tunnel did not exit after SIGTERM; killing it", zap.Int("pid", pid), zap.Duration("waited", stopWait))
+	if err := signal(pid, unix.SIGKILL); err != nil {
+		m.log.Error("kill tunnel", zap.Error(err))
+	}
+	if !wait(killWait) {
+		m.log.Error("the tunnel did not exit after SIGKILL", zap.Int("pid", pid))
+	}
 }
 
 // restartTunnel starts the tunnel again from the state file's command, on

@@ -31,8 +31,11 @@ func ProcessAlive(pid int) bool {
 		return !errors.Is(err, os.ErrNotExist)
 	}
 	// The state follows the last ')' (the command name may hold any byte).
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-		return stat[i+2] != 'Z' && stat[i+2] != 'X'
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X') {
+		// It exited after the wait4 above: reap it now if it is our child,
+		// or no later call would (a caller stops asking once it is dead).
+		_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		return false
 	}
 	return true
 }

@@ -38,7 +38,8 @@ with each path's figure as a ratio to the fuse path (the baseline).
 Paths:
   fuse          an efs-fuse mount (made in this process, or --mount DIR)
   kernel        fallback mode: the kernel NFS client through efs-fuse's TLS tunnel
-                (--kernel-mount DIR; skipped where the kernel has no NFS client)
+                (mounted for the run, or --kernel-mount DIR; skipped where the kernel
+                has no NFS client: scripts/uml-bench.sh runs it in a User-Mode Linux guest)
   client        the nfsclient library in-process over TLS, no FUSE: our ceiling
   client-plain  nfsclient over plain TCP to the server: what TLS costs
   libnfs-stunnel  libnfs's nfs-cp through an efs-utils-style stunnel client: sequential

@@ -135,7 +135,7 @@ func (m *Mounter) Mount(ctx context.Context, req *mountopts.MountRequest) error 
 		return fail(err)
 	}
 	if err := m.mountNFS(ctx, req, port, log); err != nil {
-		return fail(err)
+		return fail(withTunnelError(err, topts.LogFile))
 	}
 	// No fields on this line: users grep for it exactly.
 	log.Info(fmt.Sprintf("Successfully mounted %s at %s", req.Target.DNSName, req.MountPoint))

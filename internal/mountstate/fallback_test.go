@@ -80,6 +80,10 @@ func TestReadFallbackMalformed(t *testing.T) {
 	if err := Write(dir, "fs-3.mnt.fuse.20005", &Fallback{PID: 8, Cmd: []string{"x"}, MountPoint: "/m", Mode: "fuse"}); err != nil {
 		t.Fatal(err)
 	}
+	// The tunnel's log lives next to its state file by default.
+	if err := os.WriteFile(filepath.Join(dir, "fs-2.mnt.x.20004.tunnel.log"), []byte("2026-12-06 log line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	list, err := List(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -109,7 +109,11 @@ func Boot(ctx context.Context, j Job) (*Result, error) {
 		return res, fmt.Errorf("%w: the guest kernel cannot mount the host's root through hostfs:\n%s", ErrUnavailable, tail(res.Console))
 	}
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return res, fmt.Errorf("guest did not finish its job within %v (stopped); console:\n%s\noutput:\n%s", j.Timeout, tail(res.Console), tail(res.Output))
+		stage := "its job did not finish"
+		if _, err := os.Stat(filepath.Join(j.Dir, "booted")); err != nil {
+			stage = "it did not even start its job (boot hung)"
+		}
+		return res, fmt.Errorf("guest did not finish its job within %v (stopped; %s); console:\n%s\noutput:\n%s", j.Timeout, stage, tail(res.Console), tail(res.Output))
 	}
 	return res, fmt.Errorf("guest stopped before its job finished (%v); console:\n%s\noutput:\n%s", runErr, tail(res.Console), tail(res.Output))
 }

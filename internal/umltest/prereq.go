@@ -28,19 +28,8 @@ var ErrUnavailable = errors.New("User-Mode Linux guest unavailable")
 // binary, its modules (overlay, nfs, fuse), a writable tmpfs for its
 // memory, busybox (its power-off) and the boot script must be present.
 func Available() error {
-	if _, err := os.Stat(Kernel); err != nil {
-		return fmt.Errorf("%w: %s missing (apt-get install user-mode-linux)", ErrUnavailable, Kernel)
-	}
-	mods, _ := filepath.Glob(filepath.Join(ModulesRoot, "*", "kernel", "fs", "overlayfs", "overlay.ko"))
-	if len(mods) == 0 {
-		return fmt.Errorf("%w: no guest kernel modules (overlay.ko) under %s", ErrUnavailable, ModulesRoot)
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(memDir, &st); err != nil || st.Type != unix.TMPFS_MAGIC {
-		return fmt.Errorf("%w: %s is not a tmpfs (the guest's memory file lives there)", ErrUnavailable, memDir)
-	}
-	if unix.Access(memDir, unix.W_OK) != nil {
-		return fmt.Errorf("%w: %s is not writable", ErrUnavailable, memDir)
+	if err := available(Kernel, ModulesRoot, memDir); err != nil {
+		return err
 	}
 	for _, tool := range []string{"/bin/busybox", "modprobe", "ip"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -49,6 +38,25 @@ func Available() error {
 	}
 	if _, err := Script(); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// available checks the kernel, its modules and the memory directory.
+func available(kernel, modulesRoot, memDir string) error {
+	if _, err := os.Stat(kernel); err != nil {
+		return fmt.Errorf("%w: %s missing (apt-get install user-mode-linux)", ErrUnavailable, kernel)
+	}
+	mods, _ := filepath.Glob(filepath.Join(modulesRoot, "*", "kernel", "fs", "overlayfs", "overlay.ko"))
+	if len(mods) == 0 {
+		return fmt.Errorf("%w: no guest kernel modules (overlay.ko) under %s", ErrUnavailable, modulesRoot)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(memDir, &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+		return fmt.Errorf("%w: %s is not a tmpfs (the guest's memory file lives there)", ErrUnavailable, memDir)
+	}
+	if unix.Access(memDir, unix.W_OK) != nil {
+		return fmt.Errorf("%w: %s is not writable", ErrUnavailable, memDir)
 	}
 	return nil
 }

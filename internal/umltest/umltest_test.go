@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // bootOrSkip runs a job, skipping where no guest can run.
@@ -117,5 +119,38 @@ func TestSkipReason(t *testing.T) {
 	out := "=== RUN   TestX\n--- SKIP: TestX (0.00s)\n    x_test.go:9: no mount.nfs4\nPASS\n"
 	if got := skipReason(out, "TestX"); got != "x_test.go:9: no mount.nfs4" {
 		t.Errorf("skipReason = %q", got)
+	}
+}
+
+// TestAvailableReasons: each missing piece is reported as ErrUnavailable
+// with what to install or fix, so tests skip saying why.
+func TestAvailableReasons(t *testing.T) {
+	dir := t.TempDir()
+	fakeKernel := filepath.Join(dir, "linux.uml")
+	if err := os.WriteFile(fakeKernel, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mods := filepath.Join(dir, "modules")
+	if err := os.MkdirAll(filepath.Join(mods, "6.1", "kernel", "fs", "overlayfs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mods, "6.1", "kernel", "fs", "overlayfs", "overlay.ko"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ kernel, mods, mem, want string }{
+		{filepath.Join(dir, "none"), mods, "/dev/shm", "apt-get install user-mode-linux"},
+		{fakeKernel, dir, "/dev/shm", "no guest kernel modules"},
+		{fakeKernel, mods, filepath.Join(dir, "none"), "is not a tmpfs"},
+	} {
+		err := available(c.kernel, c.mods, c.mem)
+		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("available(%s, %s, %s) = %v, want ErrUnavailable saying %q", c.kernel, c.mods, c.mem, err, c.want)
+		}
+	}
+	var st unix.Statfs_t
+	if unix.Statfs("/dev/shm", &st) == nil && st.Type == unix.TMPFS_MAGIC {
+		if err := available(fakeKernel, mods, "/dev/shm"); err != nil {
+			t.Errorf("all present: %v", err)
+		}
 	}
 }
