@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/efs-fuse/efs-fuse/internal/detached"
 	"github.com/efs-fuse/efs-fuse/internal/fallback"
 )
 
@@ -50,10 +51,10 @@ func (t *target) openKernel(ctx context.Context, sub string) (Path, Path, error)
 	mctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	// The tunnel is this process's child: keep it to stop and reap it.
-	var tun fallback.Tunnel
-	m := &fallback.Mounter{Start: func(argv []string, logFile string) (fallback.Tunnel, error) {
+	var tun detached.Process
+	m := &fallback.Mounter{Start: func(argv []string, logFile string) (detached.Process, error) {
 		var err error
-		tun, err = fallback.StartProcess(argv, logFile)
+		tun, err = detached.Start(argv, logFile)
 		return tun, err
 	}}
 	if err := m.Mount(mctx, req); err != nil {
@@ -72,7 +73,7 @@ func (t *target) openKernel(ctx context.Context, sub string) (Path, Path, error)
 
 // unmountKernel unmounts the kernel path's mount, stops its tunnel and
 // removes dir.
-func unmountKernel(mnt string, tun fallback.Tunnel, dir string) error {
+func unmountKernel(mnt string, tun detached.Process, dir string) error {
 	err := syscall.Unmount(mnt, 0)
 	if err != nil {
 		err = fmt.Errorf("bench: kernel path: unmount %s: %w", mnt, err)

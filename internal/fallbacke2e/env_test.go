@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/efs-fuse/efs-fuse/internal/fallback"
 	"github.com/efs-fuse/efs-fuse/internal/localtarget"
+	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 	"github.com/efs-fuse/efs-fuse/internal/testtarget"
 	"github.com/efs-fuse/efs-fuse/watchdog"
 )
@@ -67,8 +67,8 @@ func (e *guestEnv) teardown(t *testing.T) {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
 	}
 	for _, s := range states(t) {
-		if s.State != nil && s.State.PID > 0 {
-			_ = syscall.Kill(s.State.PID, syscall.SIGTERM)
+		if s.Fallback != nil && s.Fallback.PID > 0 {
+			_ = syscall.Kill(s.Fallback.PID, syscall.SIGTERM)
 		}
 	}
 }
@@ -105,10 +105,10 @@ func (e *guestEnv) unmount(t *testing.T) {
 		return len(states(t)) == 0
 	})
 	// Gone, not a zombie: kill(pid, 0) succeeds on a zombie.
-	waitFor(t, 10*time.Second, fmt.Sprintf("the tunnel (pid %d) to exit after the unmount", st.State.PID), func() bool {
-		return syscall.Kill(st.State.PID, 0) != nil
+	waitFor(t, 10*time.Second, fmt.Sprintf("the tunnel (pid %d) to exit after the unmount", st.Fallback.PID), func() bool {
+		return syscall.Kill(st.Fallback.PID, 0) != nil
 	})
-	for _, f := range st.State.Files {
+	for _, f := range st.Fallback.Files {
 		if _, err := os.Stat(f); err == nil {
 			t.Errorf("%s is left after the unmount", f)
 		}
@@ -116,17 +116,23 @@ func (e *guestEnv) unmount(t *testing.T) {
 }
 
 // states lists the tunnel state files in stateDir.
-func states(t *testing.T) []fallback.StateEntry {
+func states(t *testing.T) []mountstate.Entry {
 	t.Helper()
-	l, err := fallback.ListStates(stateDir)
+	all, err := mountstate.List(stateDir)
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatalf("listing state files: %v", err)
+	}
+	var l []mountstate.Entry
+	for _, e := range all {
+		if e.Mode == mountstate.ModeFallback {
+			l = append(l, e)
+		}
 	}
 	return l
 }
 
 // theState is the one mount's state file.
-func theState(t *testing.T) fallback.StateEntry {
+func theState(t *testing.T) mountstate.Entry {
 	t.Helper()
 	l := states(t)
 	if len(l) != 1 || l[0].Err != nil {

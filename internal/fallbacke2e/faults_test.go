@@ -68,7 +68,7 @@ func TestFallbackTunnelKilled(t *testing.T) {
 	}
 	e := newGuestEnv(t)
 	e.mount(t, "")
-	before := theState(t).State
+	before := theState(t).Fallback
 	src := filepath.Join(t.TempDir(), "src")
 	want := randomFile(t, src, bigSize, 2)
 	dd, out := startDD(t, src, filepath.Join(e.mnt, "big"))
@@ -80,10 +80,10 @@ func TestFallbackTunnelKilled(t *testing.T) {
 	t.Logf("tunnel (pid %d, port %d) killed with %d MiB in the export", before.PID, before.Port, e.exportSize("big")>>20)
 	waitFor(t, time.Minute, "the watchdog to restart the tunnel", func() bool {
 		l := states(t)
-		return len(l) == 1 && l[0].State != nil && l[0].State.PID != before.PID && l[0].State.PID > 0 &&
-			syscall.Kill(l[0].State.PID, 0) == nil
+		return len(l) == 1 && l[0].Fallback != nil && l[0].Fallback.PID != before.PID && l[0].Fallback.PID > 0 &&
+			syscall.Kill(l[0].Fallback.PID, 0) == nil
 	})
-	after := theState(t).State
+	after := theState(t).Fallback
 	t.Logf("tunnel restarted as pid %d %v after the kill", after.PID, time.Since(killed).Round(time.Millisecond))
 	if after.Port != before.Port {
 		t.Errorf("tunnel restarted on port %d, want the mount's port %d", after.Port, before.Port)

@@ -24,7 +24,7 @@ func TestFallbackLargeFile(t *testing.T) {
 	e := newGuestEnv(t)
 	e.mount(t, ",nconnect=2")
 	opts, ok := mountOptions(t, e.mnt)
-	port := strconv.Itoa(theState(t).State.Port)
+	port := strconv.Itoa(theState(t).Fallback.Port)
 	if !ok || !strings.HasPrefix(opts, "nfs4 127.0.0.1:/ ") || !strings.Contains(opts, ",nconnect=2,") ||
 		!strings.Contains(opts, ",port="+port+",") || !strings.Contains(opts, "vers=4.1") {
 		t.Fatalf("mount at %s: %q, want nfs4 from 127.0.0.1:/ with vers=4.1, nconnect=2, port=%s", e.mnt, opts, port)
