@@ -49,6 +49,35 @@ func fillAttr(a nfsclient.Attr, out *fuse.Attr) {
 	setTime(a.Ctime, &out.Ctime, &out.Ctimensec)
 }
 
+// fillAttr is the package function with the owner translated into the
+// mount's user namespace (IDMap).
+func (f *filesystem) fillAttr(a nfsclient.Attr, out *fuse.Attr) {
+	fillAttr(a, out)
+	out.Uid, out.Gid = toKernel(a.UID, f.ids.UID), toKernel(a.GID, f.ids.GID)
+}
+
+// serverOwner translates a SETATTR's owner and group from the mount's
+// user namespace to the server's ids; an id with no mapping there (the
+// overflow id) is never written back: EINVAL, as chown(2) to an id that
+// cannot be represented.
+func (f *filesystem) serverOwner(s *nfsclient.SetAttr) bool {
+	if s.UID != nil {
+		u, ok := toServer(*s.UID, f.ids.UID)
+		if !ok {
+			return false
+		}
+		s.UID = &u
+	}
+	if s.GID != nil {
+		g, ok := toServer(*s.GID, f.ids.GID)
+		if !ok {
+			return false
+		}
+		s.GID = &g
+	}
+	return true
+}
+
 func setTime(t time.Time, sec *uint64, nsec *uint32) {
 	if t.IsZero() {
 		*sec, *nsec = 0, 0

@@ -43,6 +43,9 @@ type Options struct {
 	// FixedCred, the mounting user, whoever the caller is.
 	Unprivileged bool
 	FixedCred    rpc.Cred
+	// IDMap translates owners for a mount inside a user namespace (zero:
+	// none).
+	IDMap IDMap
 
 	Logger *zap.Logger
 	// Debug logs every FUSE request and reply (go-fuse's protocol log).
@@ -65,6 +68,7 @@ const (
 type filesystem struct {
 	sess    Session
 	creds   *credentials
+	ids     IDMap // owners between server and kernel (idmap.go)
 	log     *zap.Logger
 	maxIO   int
 	timeout struct{ attr, entry, negative time.Duration }
@@ -108,6 +112,7 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 	fsys := &filesystem{
 		sess:  o.Session,
 		creds: newCredentials(o.Unprivileged, o.FixedCred),
+		ids:   o.IDMap,
 		log:   o.Logger,
 		maxIO: int(min(o.Session.MaxWrite(), o.Session.MaxRead())),
 		opens: map[*openState]struct{}{},

@@ -95,7 +95,7 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	if err != nil {
 		return nil, n.errno(ctx, "LINK", name, err)
 	}
-	fillAttr(a, &out.Attr)
+	n.fsys.fillAttr(a, &out.Attr)
 	return t.EmbeddedInode(), 0
 }
 

@@ -123,7 +123,7 @@ func (n *node) errno(ctx context.Context, op, name string, err error) syscall.Er
 // out. go-fuse keeps one inode per inode number, so a name that leads to
 // an already known fileid (a hard link) reuses that inode.
 func (n *node) newChild(ctx context.Context, fh nfsclient.FH, a nfsclient.Attr, out *fuse.EntryOut) *fs.Inode {
-	fillAttr(a, &out.Attr)
+	n.fsys.fillAttr(a, &out.Attr)
 	child := &node{fsys: n.fsys, fh: fh, attr: a}
 	in := n.NewInode(ctx, child, fs.StableAttr{Mode: typeBits(a), Ino: a.FileID})
 	if known, ok := in.Operations().(*node); ok && known != child {
@@ -165,14 +165,14 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 			n.mu.Unlock()
 			if open {
 				a.NumLinks = 0
-				fillAttr(a, &out.Attr)
+				n.fsys.fillAttr(a, &out.Attr)
 				return 0
 			}
 		}
 		return e
 	}
 	n.noteAttr(a)
-	fillAttr(a, &out.Attr)
+	n.fsys.fillAttr(a, &out.Attr)
 	return 0
 }
 
@@ -186,6 +186,9 @@ var _ = (fs.NodeSetattrer)((*node)(nil))
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	ctx = opContext(ctx)
 	s := setAttrOf(in)
+	if !n.fsys.serverOwner(&s) {
+		return syscall.EINVAL
+	}
 	cred := n.cred(ctx)
 	if s == (nfsclient.SetAttr{}) {
 		return n.Getattr(ctx, f, out)
@@ -215,7 +218,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		return n.errno(ctx, "SETATTR", "", err)
 	}
 	n.noteAttr(a)
-	fillAttr(a, &out.Attr)
+	n.fsys.fillAttr(a, &out.Attr)
 	return 0
 }
 
@@ -435,7 +438,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		// The server kept the verifier where the mode would go; set
 		// the mode now, as section 18.16.3 asks.
 		if a, err := n.fsys.sess.Setattr(ctx, cred, res.FH, h.ioStateid(), nfsclient.SetAttr{Mode: &m}); err == nil {
-			fillAttr(a, &out.Attr)
+			n.fsys.fillAttr(a, &out.Attr)
 		}
 	}
 	return child, h, openFlags(flags, true), 0

@@ -123,7 +123,8 @@ func TestUnprivilegedMount(t *testing.T) {
 // the host uid 1000, never 0.
 func TestUserNamespaceMount(t *testing.T) {
 	e := newUserEnv(t)
-	script := "set -e; " + binary + " -o " + e.options + " fs-12345678:/ " + e.mnt +
+	dev := ownExport(t, e)
+	script := "set -e; " + binary + " -o " + e.options + " " + dev + " " + e.mnt +
 		"; grep ' " + e.mnt + " ' /proc/mounts; id -u; echo ns > " + e.mnt + "/from-ns; cat " + e.mnt + "/from-ns; umount " + e.mnt
 	out, err := e.asUser(t, "unshare -Urm sh -c \""+script+"\"")
 	if err != nil {
@@ -132,7 +133,7 @@ func TestUserNamespaceMount(t *testing.T) {
 	if !strings.Contains(out, "fuse.efs") || !strings.Contains(out, "\n0\n") || !strings.Contains(out, "ns\n") {
 		t.Fatalf("unexpected output from the namespace:\n%s", out)
 	}
-	fi, err := os.Stat(filepath.Join(e.export, "from-ns"))
+	fi, err := os.Stat(filepath.Join(e.export, "u", "from-ns"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/efs-fuse/efs-fuse/fusefs"
 	"github.com/efs-fuse/efs-fuse/nfsclient/rpc"
 )
 
@@ -18,6 +19,9 @@ type Identity struct {
 	// callers' ids mean nothing outside it.
 	Unprivileged bool
 	Cred         rpc.Cred
+	// IDMap translates owners between the server (host ids) and this
+	// user namespace; zero in the initial namespace.
+	IDMap fusefs.IDMap
 }
 
 // MountIdentity works out the mount's identity from the process's ids and
@@ -67,7 +71,35 @@ func identityFrom(euid, egid int, groups []uint32, uidMap, gidMap []byte) (Ident
 		id.Cred.Groups = groups
 	}
 	id.Unprivileged = !(euid == 0 && initialNS)
+	if !initialNS {
+		if id.IDMap.UID, err = idRanges(uidMap); err != nil {
+			return Identity{}, err
+		}
+		if id.IDMap.GID, err = idRanges(gidMap); err != nil {
+			return Identity{}, err
+		}
+	}
 	return id, nil
+}
+
+// idRanges parses a uid_map or gid_map ("inside outside count" lines).
+func idRanges(m []byte) ([]fusefs.IDRange, error) {
+	out := []fusefs.IDRange{}
+	sc := bufio.NewScanner(bytes.NewReader(m))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 {
+			continue
+		}
+		in, err1 := strconv.ParseUint(f[0], 10, 32)
+		o, err2 := strconv.ParseUint(f[1], 10, 32)
+		n, err3 := strconv.ParseUint(f[2], 10, 33)
+		if err1 != nil || err2 != nil || err3 != nil || in+n > 1<<32 || o+n > 1<<32 || n == 0 || n > 1<<32-1 {
+			return nil, fmt.Errorf("malformed id map line %q", sc.Text())
+		}
+		out = append(out, fusefs.IDRange{Inside: uint32(in), Outside: uint32(o), Count: uint32(n)})
+	}
+	return out, nil
 }
 
 // isIdentityMap reports the initial user namespace's map, "0 0 4294967295".

@@ -14,10 +14,12 @@ func TestIdentityFrom(t *testing.T) {
 		gidMap     string
 		want       string
 	}{
-		{"HostRoot", 0, 0, string(full), string(full), "{false {0 0 [4 5]}}"},
-		{"HostUser", 1000, 1000, string(full), string(full), "{true {1000 1000 [4 5]}}"},
-		{"RootInRootlessNamespace", 0, 0, "0 1000 1\n", "0 1000 1\n", "{true {1000 1000 []}}"},
-		{"SubordinateRange", 5, 5, "0 1000 1\n1 100000 65536\n", "0 1000 1\n1 100000 65536\n", "{true {100004 100004 []}}"},
+		{"HostRoot", 0, 0, string(full), string(full), "{false {0 0 [4 5]} {[] []}}"},
+		{"HostUser", 1000, 1000, string(full), string(full), "{true {1000 1000 [4 5]} {[] []}}"},
+		// In a namespace, owners are translated with its maps.
+		{"RootInRootlessNamespace", 0, 0, "0 1000 1\n", "0 1000 1\n", "{true {1000 1000 []} {[{0 1000 1}] [{0 1000 1}]}}"},
+		{"SubordinateRange", 5, 5, "0 1000 1\n1 100000 65536\n", "0 1000 1\n1 100000 65536\n",
+			"{true {100004 100004 []} {[{0 1000 1} {1 100000 65536}] [{0 1000 1} {1 100000 65536}]}}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id, err := identityFrom(tc.euid, tc.egid, []uint32{4, 5}, []byte(tc.uidMap), []byte(tc.gidMap))

@@ -212,6 +212,7 @@ func fuseOptions(req *mountopts.MountRequest, s *nfsclient.Client, fh nfsclient.
 		ReadOnly:     set.ReadOnly,
 		Unprivileged: id.Unprivileged,
 		FixedCred:    id.Cred,
+		IDMap:        id.IDMap,
 		Logger:       log.Named("fuse"),
 	}
 	// Attribute caching: noac turns it off; an explicit actimeo/acregmin
