@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/efs-fuse/efs-fuse/internal/mountstate"
 	"github.com/efs-fuse/efs-fuse/watchdog"
 )
@@ -41,11 +39,18 @@ func TestServingProcessKilled(t *testing.T) {
 		t.Fatalf("efs-fuse mount: %v\n%s", err, out)
 	}
 	pid := e.servingPID(t)
-	var st syscall.Stat_t
-	if err := syscall.Stat(e.mnt, &st); err != nil {
-		t.Fatal(err)
-	}
-	conn := unix.Minor(st.Dev) // the FUSE connection's number in fusectl
+	conn := fuseConnection(t, e.mnt)
+	// Runs before the children's own clean-up (which waits for them): if
+	// the connection outlived the kill, requests already read by the dead
+	// process wait for an answer no one gives, uninterruptibly (the
+	// watchdog's own statfs probe among them, which keeps the watchdog's
+	// descriptor, and so the connection, alive). Only an abort ends them.
+	t.Cleanup(func() {
+		if t.Failed() {
+			abortConnection(t, conn)
+			killProcessesOf(binary)
+		}
+	})
 	var wd int
 	waitUntil(t, 10*time.Second, "the watchdog the mount started", func() bool {
 		running, p := watchdog.Running(e.state)
@@ -59,11 +64,8 @@ func TestServingProcessKilled(t *testing.T) {
 	patternFile(t, filepath.Join(e.export, "readme"), 7, 2)
 	reader := startChild(t, "reader", "read", filepath.Join(e.mnt, "readme"))
 	writer := startChild(t, "writer", "writesync", filepath.Join(e.mnt, "written"))
-	// Runs before the children's own clean-up (which waits for them): if
-	// the connection outlived the kill, requests already read by the dead
-	// process wait for an answer no one gives, uninterruptibly (the
-	// watchdog's own statfs probe among them, which keeps the watchdog's
-	// descriptor, and so the connection, alive). Only an abort ends them.
+	// Registered after the children, so it runs before their clean-up
+	// (which waits for them) too.
 	t.Cleanup(func() {
 		if t.Failed() {
 			abortConnection(t, conn)
@@ -119,8 +121,15 @@ func TestServingProcessKilled(t *testing.T) {
 		newPID = st.PID
 		return true
 	})
-	if _, err := os.Stat(filepath.Join(e.mnt, "readme")); err != nil {
-		t.Errorf("stat through the remounted file system: %v", err)
+	statDone := make(chan error, 1)
+	go func() { _, err := os.Stat(filepath.Join(e.mnt, "readme")); statDone <- err }()
+	select {
+	case err := <-statDone:
+		if err != nil {
+			t.Errorf("stat through the remounted file system: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("stat through the remounted file system did not return within 30 s")
 	}
 	if holders := fuseHolders(t); len(holders) != 1 || holders[0] != newPID {
 		t.Errorf("processes of efs-fuse holding /dev/fuse after the remount: %v, want only the new serving process %d", holders, newPID)
@@ -218,4 +227,27 @@ func abortConnection(t *testing.T, conn uint32) {
 	if out, err := exec.Command("unshare", "-m", "sh", "-c", script).CombinedOutput(); err != nil {
 		t.Logf("abort FUSE connection %d: %v: %s", conn, err, out)
 	}
+}
+
+// fuseConnection is the fusectl number of the FUSE mount at mp: the minor
+// device number, read from the mount table (a stat would be a FUSE request).
+func fuseConnection(t *testing.T, mp string) uint32 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 || f[4] != mp {
+			continue
+		}
+		if _, minor, ok := strings.Cut(f[2], ":"); ok {
+			if n, err := strconv.ParseUint(minor, 10, 32); err == nil {
+				return uint32(n)
+			}
+		}
+	}
+	t.Fatalf("%s is not in the mount table", mp)
+	return 0
 }
