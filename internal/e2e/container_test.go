@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,12 +38,22 @@ func TestRootlessContainer(t *testing.T) {
 		out, err := exec.Command("runuser", all...).CombinedOutput()
 		return string(out), err
 	}
+	before := podmanProcesses()
 	if out, err := podman("import", image, "efs-fuse-e2e:latest"); err != nil {
 		t.Fatalf("podman import: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
 		_, _ = podman("rmi", "-f", "efs-fuse-e2e:latest")
 		_, _ = podman("unshare", "rm", "-rf", filepath.Join(e.home, ".local/share/containers"))
+		// Rootless podman leaves a pause process holding its user and
+		// mount namespaces. That mount namespace has copies of the
+		// mounts of its time, and a FUSE mount copied there never
+		// ends: a later test's unmount would wait for it forever.
+		for pid := range podmanProcesses() {
+			if !before[pid] {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
 	})
 	m := "/mnt/efs"
 	script := "set -e; efs-fuse -o " + strings.ReplaceAll(e.options, e.cafile, "/ca.pem") + " fs-12345678:/u " + m +
@@ -127,4 +138,21 @@ func buildImage(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return tarball
+}
+
+// podmanProcesses are the pids of processes whose name starts with podman
+// (the rootless pause process is "podman pause").
+func podmanProcesses() map[int]bool {
+	out := map[int]bool{}
+	paths, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.HasPrefix(strings.TrimSpace(string(b)), "podman") {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
+			out[pid] = true
+		}
+	}
+	return out
 }
