@@ -27,8 +27,10 @@ type flushOwners struct {
 
 type flushOwner struct {
 	owner uint64
-	// ambiguous is set when two FLUSHes came with one pid (pid 0: a
-	// caller outside the mount's pid namespace): neither is unlocked.
+	// inFlight counts the FLUSHes of the pid; more than one at a time
+	// (pid 0: callers outside the mount's pid namespace) makes the
+	// owner ambiguous until all are done: none of them unlocks.
+	inFlight  int
 	ambiguous bool
 }
 
@@ -40,15 +42,20 @@ func (f *flushOwners) start(pid uint32, owner uint64) (done func()) {
 	if f.owners == nil {
 		f.owners = map[uint32]flushOwner{}
 	}
-	if _, busy := f.owners[pid]; busy {
-		f.owners[pid] = flushOwner{ambiguous: true}
+	if o, busy := f.owners[pid]; busy {
+		f.owners[pid] = flushOwner{inFlight: o.inFlight + 1, ambiguous: true}
 	} else {
-		f.owners[pid] = flushOwner{owner: owner}
+		f.owners[pid] = flushOwner{owner: owner, inFlight: 1}
 	}
 	return func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		delete(f.owners, pid)
+		o := f.owners[pid]
+		if o.inFlight--; o.inFlight == 0 {
+			delete(f.owners, pid)
+		} else {
+			f.owners[pid] = o
+		}
 	}
 }
 
