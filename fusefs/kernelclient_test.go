@@ -4,6 +4,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +43,42 @@ func TestCoherenceWithKernelClient(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) { checkSQLite(t, kernel, fuse, 30) }) // few: the guest pays dearly per system call
 }
 
+// TestSemanticsAgainstKernelClient is the differential test of FUSE mode
+// against its judge: in a User-Mode Linux guest, the system-call checks
+// of TestKernelClientSemantics and TestKernelClientNamespace run through
+// the kernel NFS client and through an efs-fuse mount of the same ganesha
+// export, each in a directory of its own. Both must give the answers the
+// checks assert, which are so the kernel client's own, not our idea of
+// them; a documented difference (SEMANTICS.md) is checked on FUSE mode
+// only.
+func TestSemanticsAgainstKernelClient(t *testing.T) {
+	if !umltest.InGuest(t, umltest.Timeout(8*time.Minute)) {
+		return
+	}
+	export := newExport(t)
+	tgt := testtarget.Start(t, func(o *localtarget.Options) { o.ExportDir = export })
+	mounts := map[string]string{
+		"kernel": kernelMount(t, tgt),
+		"fuse":   mountSession(t, export, fusefs.DialTestTarget(t, tgt)).mnt,
+	}
+	for _, client := range []string{"kernel", "fuse"} {
+		t.Run(client, func(t *testing.T) {
+			// The checks' names are fixed: a directory per client.
+			if err := os.Mkdir(filepath.Join(export, client), 0o777); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(filepath.Join(export, client), 0o777); err != nil {
+				t.Fatal(err)
+			}
+			mnt := filepath.Join(mounts[client], client)
+			t.Run("semantics", func(t *testing.T) {
+				kernelClientSemantics(t, mnt, filepath.Join(export, client), client == "kernel")
+			})
+			t.Run("namespace", func(t *testing.T) { kernelClientNamespace(t, mnt, client == "kernel") })
+		})
+	}
+}
+
 // kernelMount mounts tgt's ganesha with the kernel NFS client (NFSv4.1,
 // plain TCP on the guest's loopback: the TLS front end is efs-fuse's to
 // test) and unmounts it in t.Cleanup.
@@ -63,4 +101,29 @@ func kernelMount(t *testing.T, tgt *localtarget.Target) string {
 		_ = os.Remove(mnt)
 	})
 	return mnt
+}
+
+// kernelAnswersOtherwise are the checks whose answer through the kernel
+// client, in the guest on ganesha 4.3, is not the one they assert for FUSE
+// mode: what the kernel client answered. On these FUSE mode follows the
+// kernel's own local checks (default_permissions) or the account
+// of the kernel client, and the kernel client follows ganesha's answer.
+// Listed in SEMANTICS.md as open differences, not explained yet: each is
+// skipped on the kernel client, with its answer, and checked on FUSE mode.
+var kernelAnswersOtherwise = map[string]string{
+	"NonOwnerWritesSetuidFile":      "EACCES",
+	"SupplementaryGroupsAreCurrent": "[EACCES EACCES]",
+	"StickyDirectory":               "EACCES for another user's unlink (POSIX: EPERM)",
+	"UtimensNowAndOmit":             "EACCES for UTIME_NOW by a non-owner who may write",
+	"ChownChmodByNonRoot":           "EACCES for chmod of another user's file (POSIX: EPERM)",
+}
+
+// skipWhereKernelDiffers skips t on the kernel client when it is one of
+// kernelAnswersOtherwise.
+func skipWhereKernelDiffers(t *testing.T, kernel bool) {
+	t.Helper()
+	name := t.Name()[strings.LastIndex(t.Name(), "/")+1:]
+	if answer, ok := kernelAnswersOtherwise[name]; kernel && ok {
+		t.Skipf("the kernel client answers %s here on ganesha (an open difference, SEMANTICS.md)", answer)
+	}
 }

@@ -17,6 +17,15 @@ import (
 // subtest is one behaviour FUSE mode once got wrong.
 func TestKernelClientSemantics(t *testing.T) {
 	e := mount(t)
+	kernelClientSemantics(t, e.mnt, e.export, false)
+}
+
+// kernelClientSemantics checks the behaviours through the directory mnt,
+// whose server side is export. kernel says mnt is the kernel NFS client's
+// (TestSemanticsAgainstKernelClient): the documented differences are then
+// not checked.
+func kernelClientSemantics(t *testing.T, mnt, export string, kernel bool) {
+	e := struct{ mnt, export string }{mnt, export}
 	m := func(p string) string { return filepath.Join(e.mnt, p) }
 	x := func(p string) string { return filepath.Join(e.export, p) }
 	// write makes a file with exactly mode (raw bits: os.FileMode
@@ -124,12 +133,19 @@ func TestKernelClientSemantics(t *testing.T) {
 				t.Fatalf("F_GETLK reports type %d start %d len %d, want a write lock from 5 to EOF", probe.Type, probe.Start, probe.Len)
 			}
 		}
-		// A POSIX F_GETLK names the holder's pid: 0, as the kernel
-		// client reports for a lock the server holds (the holder may
-		// be on another machine).
+		// A POSIX F_GETLK names the holder's pid. efs-fuse asks the
+		// server, which knows no pids: 0 (FUSE cannot pass -1). The
+		// kernel client finds this holder, an OFD lock of this host, in
+		// its own lock table: -1, as for any OFD lock. A documented
+		// difference (SEMANTICS.md), seen by
+		// TestSemanticsAgainstKernelClient.
+		wantPid := int32(0)
+		if kernel {
+			wantPid = -1
+		}
 		probe := unix.Flock_t{Type: unix.F_RDLCK, Start: 0, Len: 0}
-		if err := unix.FcntlFlock(tester.Fd(), unix.F_GETLK, &probe); err != nil || probe.Type != unix.F_WRLCK || probe.Pid != 0 {
-			t.Fatalf("POSIX F_GETLK: %v, type %d pid %d, want a write lock held by pid 0", err, probe.Type, probe.Pid)
+		if err := unix.FcntlFlock(tester.Fd(), unix.F_GETLK, &probe); err != nil || probe.Type != unix.F_WRLCK || probe.Pid != wantPid {
+			t.Fatalf("POSIX F_GETLK: %v, type %d pid %d, want a write lock held by pid %d", err, probe.Type, probe.Pid, wantPid)
 		}
 	})
 
@@ -273,6 +289,7 @@ func TestKernelClientSemantics(t *testing.T) {
 	})
 
 	t.Run("NonOwnerWritesSetuidFile", func(t *testing.T) {
+		skipWhereKernelDiffers(t, kernel)
 		write(t, m("suid"), "a", 0o6777)
 		got := helperSays(t, true, "append", m("suid"), "b")
 		if !slices.Equal(got, []string{"ok"}) {
@@ -339,6 +356,9 @@ func TestKernelClientSemantics(t *testing.T) {
 	})
 
 	t.Run("DifferenceSeventeenthGroupCountsInKernelChecks", func(t *testing.T) {
+		if kernel {
+			t.Skip("a difference of FUSE mode's, documented in SEMANTICS.md")
+		}
 		// The kernel's own check (default_permissions) sees every
 		// group; the server, through AUTH_SYS, the first 16. A path
 		// walk through a cached name is the kernel's alone, so a
@@ -360,8 +380,15 @@ func TestKernelClientSemantics(t *testing.T) {
 		for g := uint32(1100); len(groups) < 17; g++ {
 			groups = append(groups, g)
 		}
-		if got := helperSaysInGroups(t, groups, "stat", m("group17/file")); !slices.Equal(got, []string{"ok"}) {
-			t.Fatalf("stat through a cached name with the directory's group 17th: %v, want ok (SEMANTICS.md)", got)
+		// Through the cached name: ok (the difference), or EACCES, as
+		// the kernel client answers, if the name expired first (a slow
+		// helper start on a loaded machine or in the guest).
+		switch got := helperSaysInGroups(t, groups, "stat", m("group17/file")); {
+		case slices.Equal(got, []string{"ok"}):
+		case slices.Equal(got, []string{"EACCES"}):
+			t.Log("the name had expired from the kernel's cache: the server refused, as for the kernel client")
+		default:
+			t.Fatalf("stat through a cached name with the directory's group 17th: %v, want ok (SEMANTICS.md) or EACCES", got)
 		}
 		// A name the kernel has not cached is looked up by the server,
 		// which sees 16 groups.
@@ -372,6 +399,7 @@ func TestKernelClientSemantics(t *testing.T) {
 	})
 
 	t.Run("SupplementaryGroupsAreCurrent", func(t *testing.T) {
+		skipWhereKernelDiffers(t, kernel)
 		write(t, m("group-file"), "g", 0o640)
 		if err := os.Chown(m("group-file"), 0, 2000); err != nil {
 			t.Fatal(err)
