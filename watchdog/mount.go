@@ -187,6 +187,7 @@ func (m *mount) awaitExit(pid int) {
 		return false
 	}
 	if wait(stopWait) {
+		reapChild(pid, stopWait)
 		return
 	}
 	m.log.Warn("the tunnel did not exit after SIGTERM; killing it", zap.Int("pid", pid), zap.Duration("waited", stopWait))
@@ -196,12 +197,16 @@ func (m *mount) awaitExit(pid int) {
 	if !wait(killWait) {
 		m.log.Error("the tunnel did not exit after SIGKILL", zap.Int("pid", pid))
 	}
+	reapChild(pid, killWait)
 }
 
 // restartTunnel starts the tunnel again from the state file's command, on
 // the same port, and records the new pid.
 func (m *mount) restartTunnel(st *mountstate.Fallback, cause string) {
 	log := m.log.With(zap.String("cause", cause), zap.Int("old_pid", st.PID), zap.Int("attempt", m.tun.Trouble.Restarts))
+	// The dead tunnel is our child if we had restarted it before: reap it
+	// once the new one is started (the kernel client is waiting for that).
+	defer reapChild(st.PID, killWait)
 	tun, err := m.w.o.StartTunnel(st.Cmd, flagValue(st.Cmd, "--log-file"))
 	if err != nil {
 		log.Error("restarting the tunnel failed", zap.Error(err))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -45,6 +46,25 @@ func ProcessAlive(pid int) bool {
 // same process.
 func ProcessRuns(pid int, start uint64) bool {
 	return ProcessAlive(pid) && (start == 0 || mountstate.SameProcess(pid, start))
+}
+
+// reapChild waits, at most d, until pid can be reaped and reaps it, if it
+// is a child of ours; it returns at once for any other process (ECHILD).
+// ProcessAlive already calls a zombie dead, but a multi-threaded process
+// (a Go tunnel) whose leader is a zombie is reapable only once its last
+// thread has exited, which can come later; whoever stops watching it then
+// must reap it here or it stays a zombie for the watchdog's lifetime.
+func reapChild(pid int, d time.Duration) {
+	if pid <= 0 {
+		return
+	}
+	for end := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		if got == pid || err != nil || time.Now().After(end) {
+			return
+		}
+	}
 }
 
 // signal sends sig to pid; a process already gone is not an error.

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // TestProcessAliveReapsChild: once ProcessAlive says a child of ours is
@@ -26,5 +27,25 @@ func TestProcessAliveReapsChild(t *testing.T) {
 		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
 			t.Fatalf("child %d reported dead but still in /proc (a zombie) after %d children", pid, i+1)
 		}
+	}
+}
+
+// TestReapChild: a child that exited is reaped (gone from /proc); a
+// process that is not our child returns at once.
+func TestReapChild(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	_ = cmd.Process.Release()
+	reapChild(pid, 5*time.Second)
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+		t.Fatalf("child %d still in /proc after reapChild", pid)
+	}
+	start := time.Now()
+	reapChild(1, 5*time.Second) // init: not our child
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("reapChild of a process that is not our child took %v", el)
 	}
 }

@@ -168,7 +168,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// processes lists the guest's processes (pid, state, command line), for a
+// processes lists the guest's processes (pid, state, parent, command line), for a
 // failure message.
 func processes() string {
 	var b strings.Builder
@@ -179,11 +179,13 @@ func processes() string {
 			continue
 		}
 		cmd, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline"))
-		state := "?"
-		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) {
-			state = string(stat[i+2])
+		state, ppid := "?", "?"
+		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 {
+			if f := strings.Fields(string(stat[i+1:])); len(f) >= 2 {
+				state, ppid = f[0], f[1]
+			}
 		}
-		fmt.Fprintf(&b, "%s %s %s\n", filepath.Base(filepath.Dir(p)), state, strings.ReplaceAll(string(cmd), "\x00", " "))
+		fmt.Fprintf(&b, "%s %s ppid %s %s\n", filepath.Base(filepath.Dir(p)), state, ppid, strings.ReplaceAll(string(cmd), "\x00", " "))
 	}
 	return b.String()
 }

@@ -63,7 +63,7 @@ func (e *guestEnv) exportSize(name string) int64 {
 // file, the kernel client reconnects and resends, dd reports no error and
 // the export holds every byte.
 func TestFallbackTunnelKilled(t *testing.T) {
-	if !inGuest(t, 8*time.Minute) {
+	if !inGuest(t, 10*time.Minute) {
 		return
 	}
 	e := newGuestEnv(t)
