@@ -119,6 +119,7 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 	if fsys.maxIO <= 0 {
 		return nil, errors.New("fusefs: session reports a zero I/O size")
 	}
+	fsys.wbufs = newWbufPool(int(fsys.budget.limit)/fsys.maxIO + 1) // before serving: requests use it
 	fsys.timeout.attr = duration(o.AttrTimeout, time.Second)
 	fsys.timeout.entry = duration(o.EntryTimeout, time.Second)
 	fsys.timeout.negative = duration(o.NegativeTimeout, 0)
@@ -172,7 +173,6 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		}
 	}
 	fsys.log.Info("mounted", zap.String("mountpoint", mountpoint), zap.String("source", o.FSName))
-	fsys.wbufs = newWbufPool(int(fsys.budget.limit)/fsys.maxIO + 1)
 	fsys.trim.release = fsys.wbufs.drain
 	fsys.trim.start()
 	return &Server{fuse: srv, fsys: fsys, root: root}, nil
