@@ -151,6 +151,7 @@ type childMount struct {
 	cmd   *exec.Cmd
 	mnt   string
 	conf  string // its configuration file, removed by close
+	log   *lockedWriter
 	drain sync.WaitGroup
 }
 
@@ -171,6 +172,7 @@ func startChildMount(ctx context.Context, exe, opts, device, mnt string) (*child
 	m.conf = conf
 	m.cmd = exec.Command(exe, "--foreground", "--config", conf, "-o", opts, device, mnt)
 	log := &lockedWriter{w: &bytes.Buffer{}}
+	m.log = log
 	m.cmd.Stdout, m.cmd.Stderr = log, log
 	if err := m.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("bench: fuse path: start %s: %w", exe, err)
@@ -210,10 +212,19 @@ func (m *childMount) close() error {
 	case <-done:
 		return nil
 	case <-time.After(teardownTimeout):
-		_ = m.cmd.Process.Kill()
+		// SIGQUIT: the Go runtime prints every goroutine, which says
+		// what the daemon was stuck in; the dump is kept in a file.
+		_ = m.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = m.cmd.Process.Kill()
+			<-done
+		}
 		_ = syscall.Unmount(m.mnt, syscall.MNT_DETACH)
-		<-done
-		return fmt.Errorf("bench: fuse path: the daemon did not exit within %v of unmounting %s (unmount: %v); killed", teardownTimeout, m.mnt, uerr)
+		dump := m.mnt + ".stuck.log"
+		_ = os.WriteFile(dump, []byte(m.log.String()), 0o644)
+		return fmt.Errorf("bench: fuse path: the daemon did not exit within %v of unmounting %s (unmount: %v); its goroutines are in %s", teardownTimeout, m.mnt, uerr, dump)
 	}
 }
 
@@ -236,7 +247,7 @@ type lockedWriter struct {
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.w.Len() > 64<<10 { // keep the start: the reason is usually there
+	if l.w.Len() > 4<<20 { // keep the start: the reason is usually there
 		return len(p), nil
 	}
 	return l.w.Write(p)

@@ -3,6 +3,7 @@ package fusefs
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // The memory budget: one bound on the bytes a mount holds for I/O, across
@@ -93,10 +94,20 @@ func (b *memBudget) full() bool {
 	return b.used >= b.limit
 }
 
-// wait returns once the budget has room or ctx ends. While it is full it
-// calls relieve (if not nil) to free something, and waits for the next
-// uncharge when relieve found nothing to free or failed.
+// budgetStall bounds how long one write waits for room. Room normally
+// comes within a COMMIT's round trip; what never frees (data of a file
+// whose COMMIT keeps failing, say one removed by another client) must
+// not stop every writer of the mount for good, so past this a write goes
+// on and the budget is exceeded for it. A variable for the tests.
+var budgetStall = 5 * time.Second
+
+// wait returns once the budget has room, budgetStall has passed, or ctx
+// ends. While it is full it calls relieve (if not nil) to free something,
+// and waits for the next uncharge when relieve found nothing to free or
+// failed.
 func (b *memBudget) wait(ctx context.Context, relieve func(context.Context) bool) error {
+	stall := time.NewTimer(budgetStall)
+	defer stall.Stop()
 	for {
 		b.mu.Lock()
 		if b.used < b.limit {
@@ -113,6 +124,8 @@ func (b *memBudget) wait(ctx context.Context, relieve func(context.Context) bool
 		}
 		select {
 		case <-ch:
+		case <-stall.C:
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}

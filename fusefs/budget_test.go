@@ -39,6 +39,23 @@ func TestBudgetWaitsForRoom(t *testing.T) {
 	}
 }
 
+// A budget that nothing frees (a leak, data whose COMMIT keeps failing)
+// holds a write back for budgetStall only, never for good.
+func TestBudgetStallIsBounded(t *testing.T) {
+	old := budgetStall
+	budgetStall = 100 * time.Millisecond
+	defer func() { budgetStall = old }()
+	b := newBudget(1 << 20)
+	b.charge(1 << 20)
+	start := time.Now()
+	if err := b.wait(context.Background(), func(context.Context) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < budgetStall || took > 5*time.Second {
+		t.Errorf("a write waited %v on a budget nothing frees, want about %v", took, budgetStall)
+	}
+}
+
 // A full budget asks relieve to free memory (a COMMIT) rather than wait
 // for someone else to: writers whose data waits only for a COMMIT would
 // otherwise wait for each other forever.

@@ -37,6 +37,7 @@ type heldWrite struct {
 	cred    rpc.Cred
 	stateid nfsclient.Stateid
 	timer   *time.Timer
+	seq     uint64 // its place in writeback.waiting once detached
 }
 
 func (h *heldWrite) end() uint64 { return h.off + uint64(len(h.buf.b)) }
@@ -69,8 +70,21 @@ func (wb *writeback) detachLocked() *heldWrite {
 	if h != nil {
 		h.timer.Stop()
 		wb.held = nil
+		h.seq = wb.enqueueLocked(writeSpan{h.off, h.end()}) // in order, before the next write can be taken
 	}
 	return h
+}
+
+// abandon drops a detached held write that will not be sent (an earlier
+// one failed): out of waiting, its buffer let go.
+func (wb *writeback) abandon(h *heldWrite) {
+	if h == nil {
+		return
+	}
+	wb.mu.Lock()
+	wb.dequeueLocked(h.seq)
+	wb.mu.Unlock()
+	h.buf.release()
 }
 
 // sendHeld sends the held write h on its way like any other write.
@@ -78,7 +92,7 @@ func (wb *writeback) sendHeld(ctx context.Context, h *heldWrite) error {
 	if h == nil {
 		return nil
 	}
-	return wb.sendAsync(ctx, h.cred, h.n, h.stateid, h.buf, h.off)
+	return wb.sendAsync(ctx, h.cred, h.n, h.stateid, h.buf, h.off, h.seq)
 }
 
 // flushHeld sends whatever is held (the gatherDelay timer). A failure is
@@ -104,11 +118,12 @@ func (wb *writeback) flushHeld() {
 func (wb *writeback) syncHeld(ctx context.Context, n *node) (bool, error) {
 	wb.mu.Lock()
 	h := wb.held
-	if h == nil || len(wb.pending) > 0 || len(wb.inflight) > 0 || wb.failed != nil {
+	if h == nil || len(wb.pending) > 0 || len(wb.inflight) > 0 || len(wb.waiting) > 0 || wb.failed != nil {
 		wb.mu.Unlock()
 		return false, nil
 	}
 	wb.detachLocked()
+	wb.dequeueLocked(h.seq) // in flight at once, below
 	sp := writeSpan{h.off, h.end()}
 	wb.inflight = append(wb.inflight, sp)
 	wb.flying += len(h.buf.b)

@@ -149,6 +149,7 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 	if fsys.maxIO <= 0 {
 		return nil, errors.New("fusefs: session reports a zero I/O size")
 	}
+	fsys.wbufs = newWbufPool(int(fsys.budget.limit)/fsys.maxIO + 1) // before serving: requests use it
 	fsys.timeout.attr = uniformAttrCache(duration(o.AttrTimeout, defaultAttrCacheTime))
 	if o.AttrCache != nil {
 		fsys.timeout.attr = *o.AttrCache
@@ -223,7 +224,6 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 	}
 	// The caller's logger names the mount point (mount_point).
 	fsys.log.Info("mounted", zap.String("source", o.FSName))
-	fsys.wbufs = newWbufPool(int(fsys.budget.limit)/fsys.maxIO + 1)
 	fsys.trim.release = fsys.wbufs.drain
 	fsys.trim.start()
 	return &Server{fuse: srv, fsys: fsys, root: root}, nil

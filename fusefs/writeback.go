@@ -54,12 +54,47 @@ type writeback struct {
 	mu       sync.Mutex // guards the fields below
 	pending  []uncommitted
 	bytes    int
-	inflight []writeSpan   // WRITEs on their way
-	flying   int           // bytes in inflight
-	held     *heldWrite    // small writes gathered, not sent yet (gather.go)
-	changed  chan struct{} // closed and replaced when inflight shrinks
-	failed   error         // first failed asynchronous WRITE, not yet reported
-	cred     rpc.Cred      // of the last write kept: whom a COMMIT for memory runs as
+	inflight []writeSpan // WRITEs on their way
+	flying   int         // bytes in inflight
+	held     *heldWrite  // small writes gathered, not sent yet (gather.go)
+	// waiting are the writes taken to be sent but not yet in flight, in
+	// the order the application made them: an overlapping write is let
+	// in flight only after every earlier one (reserve), and drain waits
+	// for them too. A held write joins at detach, when the gather timer
+	// may already be sending the next one.
+	waiting []waitingWrite
+	nextSeq uint64
+	changed chan struct{} // closed and replaced when inflight shrinks
+	failed  error         // first failed asynchronous WRITE, not yet reported
+	cred    rpc.Cred      // of the last write kept: whom a COMMIT for memory runs as
+}
+
+// waitingWrite is a write on its way to inflight, numbered in order.
+type waitingWrite struct {
+	sp  writeSpan
+	seq uint64
+}
+
+// enqueueLocked numbers sp and adds it to waiting. Caller holds mu.
+func (wb *writeback) enqueueLocked(sp writeSpan) uint64 {
+	wb.nextSeq++
+	wb.waiting = append(wb.waiting, waitingWrite{sp, wb.nextSeq})
+	return wb.nextSeq
+}
+
+// dequeueLocked removes write seq from waiting and wakes the waiters.
+// Caller holds mu.
+func (wb *writeback) dequeueLocked(seq uint64) {
+	for i, w := range wb.waiting {
+		if w.seq == seq {
+			wb.waiting = append(wb.waiting[:i], wb.waiting[i+1:]...)
+			break
+		}
+	}
+	if wb.changed != nil {
+		close(wb.changed)
+		wb.changed = nil
+	}
 }
 
 // writeSpan is the byte range [off, end) of one write in flight.
@@ -91,6 +126,7 @@ func (wb *writeback) write(ctx context.Context, cred rpc.Cred, n *node, stateid 
 	if len(data) < n.fsys.maxIO {
 		displaced, full := wb.gather(cred, n, stateid, data, off)
 		if err := wb.sendHeld(ctx, displaced); err != nil {
+			wb.abandon(full)
 			return 0, err
 		}
 		if err := wb.sendHeld(ctx, full); err != nil {
@@ -106,7 +142,7 @@ func (wb *writeback) write(ctx context.Context, cred rpc.Cred, n *node, stateid 
 	}
 	buf := n.fsys.getWbuf()
 	buf.b = append(buf.b, data...) // go-fuse reuses data once we return
-	if err := wb.sendAsync(ctx, cred, n, stateid, buf, off); err != nil {
+	if err := wb.sendAsync(ctx, cred, n, stateid, buf, off, 0); err != nil {
 		return 0, err
 	}
 	return len(data), nil
@@ -114,9 +150,10 @@ func (wb *writeback) write(ctx context.Context, cred rpc.Cred, n *node, stateid 
 
 // sendAsync sends buf.b at off in the background once the write-behind
 // window has room for it, and releases the caller's reference to buf.
-func (wb *writeback) sendAsync(ctx context.Context, cred rpc.Cred, n *node, stateid nfsclient.Stateid, buf *wbuf, off uint64) error {
+// seq is its place in waiting, 0 for a write not queued yet.
+func (wb *writeback) sendAsync(ctx context.Context, cred rpc.Cred, n *node, stateid nfsclient.Stateid, buf *wbuf, off uint64, seq uint64) error {
 	sp := writeSpan{off, off + uint64(len(buf.b))}
-	if err := wb.reserve(ctx, sp); err != nil {
+	if err := wb.reserve(ctx, sp, seq); err != nil {
 		buf.release()
 		return err
 	}
@@ -153,10 +190,17 @@ func (wb *writeback) send(ctx context.Context, cred rpc.Cred, n *node, stateid n
 	return nil
 }
 
-// reserve waits until sp overlaps no write in flight and the window has
-// room (a lone write larger than the window still goes), then records sp.
-func (wb *writeback) reserve(ctx context.Context, sp writeSpan) error {
-	return wb.waitLocked(ctx, func() bool {
+// reserve waits until sp overlaps no write in flight nor an earlier one
+// waiting, and the window has room (a lone write larger than the window
+// still goes), then records sp in flight. seq is sp's place in waiting (0:
+// queued now, behind every write taken before).
+func (wb *writeback) reserve(ctx context.Context, sp writeSpan, seq uint64) error {
+	if seq == 0 {
+		wb.mu.Lock()
+		seq = wb.enqueueLocked(sp)
+		wb.mu.Unlock()
+	}
+	err := wb.waitLocked(ctx, func() bool {
 		if len(wb.inflight) > 0 && wb.flying+int(sp.end-sp.off) > writeBehindWindow {
 			return false
 		}
@@ -165,10 +209,22 @@ func (wb *writeback) reserve(ctx context.Context, sp writeSpan) error {
 				return false
 			}
 		}
+		for _, w := range wb.waiting {
+			if w.seq < seq && w.sp.overlaps(sp) {
+				return false
+			}
+		}
+		wb.dequeueLocked(seq)
 		wb.inflight = append(wb.inflight, sp)
 		wb.flying += int(sp.end - sp.off)
 		return true
 	})
+	if err != nil {
+		wb.mu.Lock()
+		wb.dequeueLocked(seq)
+		wb.mu.Unlock()
+	}
+	return err
 }
 
 // waitLocked calls done under mu, again after each release, until it
@@ -228,7 +284,7 @@ func (wb *writeback) drain(ctx context.Context) error {
 	if err := wb.sendHeld(ctx, held); err != nil {
 		return err
 	}
-	return wb.waitLocked(ctx, func() bool { return len(wb.inflight) == 0 })
+	return wb.waitLocked(ctx, func() bool { return len(wb.inflight) == 0 && len(wb.waiting) == 0 })
 }
 
 // takeFailure returns (and forgets) the first failed asynchronous WRITE.

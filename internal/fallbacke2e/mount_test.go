@@ -32,8 +32,8 @@ func TestFallbackLargeFile(t *testing.T) {
 		t.Fatalf("mount at %s: %q, want nfs4 from 127.0.0.1:/ with vers=4.1, nconnect=2, port=%s", e.mnt, opts, port)
 	}
 	status, err := run(t, binary, "status")
-	if err != nil || !strings.Contains(status, e.mnt) || !strings.Contains(status, "tunnel:"+port) || !strings.Contains(status, "healthy") {
-		t.Errorf("efs-fuse status (%v) does not show %s as a healthy tunnel:%s mount:\n%s", err, e.mnt, port, status)
+	if err != nil || !strings.Contains(status, e.mnt) || !strings.Contains(status, "fallback:"+port) || !strings.Contains(status, "healthy") {
+		t.Errorf("efs-fuse status (%v) does not show %s as a healthy fallback:%s mount:\n%s", err, e.mnt, port, status)
 	}
 
 	src := filepath.Join(t.TempDir(), "src")
