@@ -101,7 +101,11 @@ func (e *guestEnv) unmount(t *testing.T) {
 	if out, err := run(t, "umount", e.mnt); err != nil {
 		t.Fatalf("umount: %v\n%s", err, out)
 	}
-	waitFor(t, 60*time.Second, "the watchdog to remove the state of the unmounted tunnel", func() bool {
+	// The helper's timing, kept by the watchdog: an unmount is confirmed
+	// no sooner than unmount_grace_period_sec (30 s) after the mount, and
+	// the tunnel stopped 30 s after that, so up to a minute plus polls
+	// after an unmount that came right after the mount.
+	waitFor(t, 100*time.Second, "the watchdog to remove the state of the unmounted tunnel", func() bool {
 		return len(states(t)) == 0
 	})
 	// Gone, not a zombie: kill(pid, 0) succeeds on a zombie.
