@@ -20,14 +20,14 @@ type AttrCache struct {
 	DirMin, DirMax time.Duration // directories
 }
 
-// defaultAttrCache is 1 s for everything: shorter than the kernel
+// DefaultAttrCacheTime is every bound's default, 1 s: shorter than the kernel
 // client's defaults (3-60 s for files, 30-60 s for directories), because
 // an open through FUSE trusts a cached name, where the kernel client opens
 // by name (see docs/SEMANTICS.md).
-const defaultAttrCacheTime = time.Second
+const DefaultAttrCacheTime = time.Second
 
-// uniformAttrCache caches everything for d.
-func uniformAttrCache(d time.Duration) AttrCache { return AttrCache{d, d, d, d} }
+// UniformAttrCache caches everything for d.
+func UniformAttrCache(d time.Duration) AttrCache { return AttrCache{d, d, d, d} }
 
 // bounds returns the minimum and maximum for a file of type t, a maximum
 // below the minimum counting as the minimum.

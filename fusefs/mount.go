@@ -150,7 +150,7 @@ func Mount(mountpoint string, o Options) (*Server, error) {
 		return nil, errors.New("fusefs: session reports a zero I/O size")
 	}
 	fsys.wbufs = newWbufPool(int(fsys.budget.limit)/fsys.maxIO + 1) // before serving: requests use it
-	fsys.timeout.attr = uniformAttrCache(duration(o.AttrTimeout, defaultAttrCacheTime))
+	fsys.timeout.attr = UniformAttrCache(duration(o.AttrTimeout, DefaultAttrCacheTime))
 	if o.AttrCache != nil {
 		fsys.timeout.attr = *o.AttrCache
 	}

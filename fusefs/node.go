@@ -164,11 +164,10 @@ func (n *node) newChild(ctx context.Context, fh nfsclient.FH, a nfsclient.Attr, 
 	child.noteAttr(a)
 	out.SetAttrTimeout(child.attrTimeout())
 	out.SetEntryTimeout(n.entryTimeout())
-	in := n.NewInode(ctx, child, stableAttr(fh, a))
-	if known, ok := in.Operations().(*node); ok && known != child {
-		known.noteAttr(a) // the kernel now has these
-	}
-	return in
+	// NewInode always returns child's inode: go-fuse picks an existing
+	// node of the same identity (a hard link) later, when it registers
+	// the reply.
+	return n.NewInode(ctx, child, stableAttr(fh, a))
 }
 
 var _ = (fs.NodeLookuper)((*node)(nil))

@@ -239,7 +239,7 @@ func attrCache(o *mountopts.Options, set mountopts.NFSSettings) (ac *fusefs.Attr
 		zero := time.Duration(0)
 		return &fusefs.AttrCache{}, &zero, &zero
 	}
-	c := fusefs.AttrCache{RegMin: time.Second, RegMax: time.Second, DirMin: time.Second, DirMax: time.Second}
+	c := fusefs.UniformAttrCache(fusefs.DefaultAttrCacheTime)
 	given := false
 	for _, b := range []struct {
 		name string
